@@ -1,0 +1,49 @@
+# ecom-pipeline: `make help` lists the targets.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+JARS := .jars
+STAMP := $(VENV)/.setup-stamp
+JARS_STAMP := $(JARS)/.stamp
+OUT ?= out/demo
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test test-fast lint bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,notebooks,connect]"
+	@touch $@
+
+$(JARS_STAMP): jars/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Spark jars: apt-get install -y maven"; exit 1; }
+	@command -v java >/dev/null || { echo "Java 17 is needed by Spark: apt-get install -y openjdk-17-jre-headless"; exit 1; }
+	@mkdir -p $(JARS)
+	mvn -q -B -f jars/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)
+	@touch $@
+
+setup: $(STAMP) $(JARS_STAMP) ## install Python packages (.venv) and the Spark jars (.jars); quick when done
+
+demo: setup ## run the whole pipeline locally on the sample batches and print the KPIs
+	$(VENV)/bin/ecom-pipeline local run samples/batch_01 samples/batch_02 --out $(OUT)
+
+test: setup ## run the full test suite
+	$(VENV)/bin/pytest
+
+test-fast: setup ## unit tests only (no Spark, no moto)
+	$(VENV)/bin/pytest tests/unit
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check pipeline_tasks tests bench
+	$(VENV)/bin/ruff format --check pipeline_tasks tests bench
+	$(VENV)/bin/mypy pipeline_tasks
+
+bench: setup ## benchmarks at 1M and 5M order items (writes bench/results/)
+	$(PY) bench/run.py --scales 1000000 5000000
+
+clean: ## remove the virtualenv, jars and outputs
+	rm -rf $(VENV) $(JARS) out

@@ -1,0 +1,102 @@
+"""The ``ecom-pipeline`` command: parse, build Settings, call one function, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from pipeline_tasks.errors import PipelineError
+from pipeline_tasks.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecom-pipeline", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step in detail")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("validate", help="validate local CSV files against the contract")
+    check.add_argument("files", nargs="+", type=Path)
+
+    local = commands.add_parser("local", help="run the pipeline on a local emulated AWS")
+    local_commands = local.add_subparsers(dest="local_command", required=True)
+    run = local_commands.add_parser("run", help="process each folder as one batch, in order")
+    run.add_argument("batch_dirs", nargs="+", type=Path, metavar="BATCH_DIR")
+    run.add_argument("--out", type=Path, required=True, help="folder for the KPI dumps and executions.json")
+    return parser
+
+
+def _validate(files: Sequence[Path]) -> int:
+    from pipeline_tasks.io.s3 import LocalSource
+    from pipeline_tasks.validation import validate
+
+    invalid = 0
+    for path in files:
+        verdict = validate(LocalSource(path))
+        if verdict.valid:
+            dropped = ", ".join(f"{n} {reason}" for reason, n in verdict.rows_not_staged.items()) or "none"
+            print(f"VALID    {path} ({verdict.dataset}, {verdict.rows_read} rows; not staged: {dropped})")
+        else:
+            invalid += 1
+            print(f"INVALID  {path}: {verdict.reason}")
+    return 3 if invalid else 0
+
+
+def print_summary(out: Path) -> None:
+    """A short, readable summary of the dumped KPIs."""
+    with (out / "order_kpis.csv").open() as handle:
+        days = list(csv.DictReader(handle))
+    with (out / "category_kpis.csv").open() as handle:
+        categories = list(csv.DictReader(handle))
+    if not days:
+        print("no KPIs: no valid orders were staged")
+        return
+    revenue = sum(Decimal(d["total_revenue"]) for d in days)
+    orders = sum(int(d["total_orders"]) for d in days)
+    items = sum(int(d["total_items_sold"]) for d in days)
+    print(f"\nKPIs: {len(days)} days from {days[0]['order_date']} to {days[-1]['order_date']}")
+    print(f"  orders {orders:,}   items sold {items:,}   revenue {revenue:,.2f}")
+    by_category: dict[str, Decimal] = {}
+    for row in categories:
+        by_category[row["category"]] = by_category.get(row["category"], Decimal(0)) + Decimal(row["daily_revenue"])
+    print("  top categories by revenue:")
+    for name, value in sorted(by_category.items(), key=lambda kv: -kv[1])[:5]:
+        print(f"    {name:<28} {value:>14,.2f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "validate":
+            return _validate(args.files)
+        if args.command == "local" and args.local_command == "run":
+            from pipeline_tasks.local import runner
+
+            executions = runner.run(args.batch_dirs, args.out, base=Settings.from_env())
+            print_summary(args.out)
+            failed = [e.execution_id for e in executions if e.status != "SUCCEEDED"]
+            if failed:
+                print(f"FAILED executions: {', '.join(failed)} (details in {args.out / 'executions.json'})")
+                return 4
+            return 0
+    except PipelineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    return 2
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, indent=2, default=str)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

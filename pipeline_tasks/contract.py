@@ -1,0 +1,136 @@
+"""The data contract of ``KPI_SPEC.md`` as code: datasets, keys, columns and types.
+
+Everything else reads the contract from here; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from dataclasses import dataclass
+from enum import Enum
+
+#: Decimal type of money columns: 38 digits with 18 after the point holds every
+#: float-formatted price of TheLook exactly (``0.0199999995529651``).
+MONEY_PRECISION = 38
+MONEY_SCALE = 18
+
+
+class ColumnType(str, Enum):
+    """Logical type of a staged column (§3 of the contract)."""
+
+    STRING = "string"
+    INT64 = "int64"
+    DECIMAL = "decimal"
+    TIMESTAMP = "timestamp"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset of the contract.
+
+    Attributes:
+        name: Dataset and Delta table name (``orders``).
+        pattern: Lower-case glob on the object key's base name.
+        key: Primary key column.
+        columns: Required columns in contract order, with their types.
+        partition_by: Partition columns of the staged Delta table.
+    """
+
+    name: str
+    pattern: str
+    key: str
+    columns: tuple[tuple[str, ColumnType], ...]
+    partition_by: tuple[str, ...]
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    def columns_of_type(self, column_type: ColumnType) -> tuple[str, ...]:
+        return tuple(name for name, kind in self.columns if kind is column_type)
+
+
+_S, _I, _D, _T = ColumnType.STRING, ColumnType.INT64, ColumnType.DECIMAL, ColumnType.TIMESTAMP
+
+PRODUCTS = Dataset(
+    name="products",
+    pattern="products*.csv",
+    key="id",
+    columns=(
+        ("id", _I),
+        ("sku", _S),
+        ("cost", _D),
+        ("category", _S),
+        ("name", _S),
+        ("brand", _S),
+        ("retail_price", _D),
+        ("department", _S),
+    ),
+    partition_by=("department",),
+)
+
+ORDERS = Dataset(
+    name="orders",
+    pattern="orders*.csv",
+    key="order_id",
+    columns=(
+        ("order_id", _I),
+        ("user_id", _I),
+        ("status", _S),
+        ("created_at", _T),
+        ("returned_at", _T),
+        ("shipped_at", _T),
+        ("delivered_at", _T),
+        ("num_of_item", _I),
+    ),
+    partition_by=("year", "month"),
+)
+
+ORDER_ITEMS = Dataset(
+    name="order_items",
+    pattern="order_items*.csv",
+    key="id",
+    columns=(
+        ("id", _I),
+        ("order_id", _I),
+        ("user_id", _I),
+        ("product_id", _I),
+        ("status", _S),
+        ("created_at", _T),
+        ("shipped_at", _T),
+        ("delivered_at", _T),
+        ("returned_at", _T),
+        ("sale_price", _D),
+    ),
+    partition_by=("year", "month"),
+)
+
+DATASETS: tuple[Dataset, ...] = (PRODUCTS, ORDERS, ORDER_ITEMS)
+DATASETS_BY_NAME: dict[str, Dataset] = {d.name: d for d in DATASETS}
+
+#: Lineage columns the staging step adds to every row (not part of the contract).
+SOURCE_KEY_COLUMN = "_source_key"
+EXECUTION_ID_COLUMN = "_execution_id"
+LINEAGE_COLUMNS = (SOURCE_KEY_COLUMN, EXECUTION_ID_COLUMN)
+
+UNKNOWN = "Unknown"
+RETURNED = "returned"
+
+
+def classify(key: str) -> Dataset | None:
+    """Return the dataset of an object key by its base name, or None when unknown.
+
+    >>> classify("input/Orders_2024.CSV").name
+    'orders'
+    """
+    base = posixpath.basename(key).lower()
+    for dataset in DATASETS:
+        if fnmatch.fnmatchcase(base, dataset.pattern):
+            return dataset
+    return None
+
+
+def normalise_header_name(name: str) -> str:
+    """Header names are compared after trimming whitespace and lower-casing (§2)."""
+    return name.strip().lower()

@@ -1,0 +1,162 @@
+"""Delta Lake I/O with delta-rs: create, merge (upsert) and read change feeds.
+
+Why delta-rs for staging: a MERGE is a small, key-local write that needs no JVM;
+delta-rs merges 50k rows into a 5M-row table in well under the 3 s budget, keeps
+the staging task image small, and records Delta's Change Data Feed, which the
+Spark transform reads to find what changed. Spark reads these tables through
+the Delta log (never as bare Parquet, which would return rows a merge removed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+from pipeline_tasks.contract import LINEAGE_COLUMNS, Dataset
+from pipeline_tasks.settings import Settings
+from pipeline_tasks.transforms.staging import staged_schema
+
+CDF_CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
+
+
+def storage_options(settings: Settings) -> dict[str, str]:
+    """delta-rs object-store options for the lake (empty for a local path)."""
+    if not settings.lake.startswith("s3://"):
+        return {}
+    options = {"AWS_REGION": settings.region}
+    if settings.aws_endpoint_url:
+        options |= {
+            "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_S3_ADDRESSING_STYLE": "path",
+            # moto enforces If-None-Match, so Delta commits can rely on it.
+            "conditional_put": "etag",
+        }
+    if settings.aws_access_key_id and settings.aws_secret_access_key:
+        options |= {
+            "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
+            "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key,
+        }
+    return options
+
+
+def open_table(uri: str, options: Mapping[str, str]) -> DeltaTable | None:
+    try:
+        return DeltaTable(uri, storage_options=dict(options))
+    except TableNotFoundError:
+        return None
+
+
+def ensure_table(uri: str, dataset: Dataset, options: Mapping[str, str]) -> DeltaTable:
+    """Open the staged table, creating it empty (version 0, change feed on) when missing."""
+    table = open_table(uri, options)
+    if table is not None:
+        return table
+    return DeltaTable.create(
+        uri,
+        schema=staged_schema(dataset),
+        partition_by=list(dataset.partition_by),
+        configuration=CDF_CONFIGURATION,
+        storage_options=dict(options),
+        mode="ignore",
+    )
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What one MERGE did to a staged table."""
+
+    table: str
+    version: int
+    source_rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    partitions_touched: int
+
+
+def merge_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> MergeResult:
+    """Upsert deduplicated rows by primary key; unchanged rows are not rewritten.
+
+    The predicate names the exact partitions involved (those of the new rows and
+    those where the keys live now), so the merge reads only those files, and an
+    update that moves a row to another partition still matches its old row.
+
+    Args:
+        table: The staged Delta table.
+        rows: One row per key (see ``dedupe_last_wins``), in the staged schema.
+        dataset: The dataset of the table.
+    """
+    if rows.num_rows == 0:
+        return MergeResult(dataset.name, table.version(), 0, 0, 0, 0, 0)
+    partitions = _partitions_of(rows, dataset) | _partitions_of(_current_rows(table, rows, dataset), dataset)
+    predicate = f"t.{dataset.key} = s.{dataset.key} AND ({_partition_predicate(partitions, dataset)})"
+    compared = [c for c in rows.column_names if c not in LINEAGE_COLUMNS and c not in dataset.partition_by]
+    changed = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in compared)
+    metrics = (
+        table.merge(rows, predicate=predicate, source_alias="s", target_alias="t")
+        .when_matched_update_all(predicate=changed)
+        .when_not_matched_insert_all()
+        .execute()
+    )
+    inserted = int(metrics["num_target_rows_inserted"])
+    updated = int(metrics["num_target_rows_updated"])
+    return MergeResult(
+        table=dataset.name,
+        version=table.version(),
+        source_rows=rows.num_rows,
+        inserted=inserted,
+        updated=updated,
+        unchanged=rows.num_rows - inserted - updated,
+        partitions_touched=len(partitions),
+    )
+
+
+def read_changes(table: DeltaTable, after_version: int) -> pa.Table:
+    """The change feed of every commit after ``after_version`` (empty when none)."""
+    if table.version() <= after_version:
+        return pa.table({})
+    reader = table.load_cdf(starting_version=after_version + 1, ending_version=table.version())
+    return pa.table(reader.read_all())
+
+
+def _current_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> pa.Table:
+    """Key and partition columns of the target rows whose keys are in ``rows``."""
+    dataset_view = table.to_pyarrow_dataset()
+    columns = [dataset.key, *dataset.partition_by]
+    return dataset_view.to_table(columns=columns, filter=pc.field(dataset.key).isin(rows.column(dataset.key)))
+
+
+Partition = tuple[Any, ...]
+
+
+def _partitions_of(rows: pa.Table, dataset: Dataset) -> set[Partition]:
+    if rows.num_rows == 0:
+        return set()
+    distinct = rows.select(list(dataset.partition_by)).group_by(list(dataset.partition_by)).aggregate([])
+    return {tuple(row[c] for c in dataset.partition_by) for row in distinct.to_pylist()}
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def _equals(column: str, value: Any) -> str:
+    return f"t.{column} IS NULL" if value is None else f"t.{column} = {_literal(value)}"
+
+
+def _partition_predicate(partitions: Iterable[Partition], dataset: Dataset) -> str:
+    """``(t.year = 2024 AND t.month = 3) OR …`` for the given partition values."""
+    clauses = []
+    for values in sorted(partitions, key=lambda p: tuple((v is None, str(v)) for v in p)):
+        parts = [_equals(column, value) for column, value in zip(dataset.partition_by, values, strict=True)]
+        clauses.append("(" + " AND ".join(parts) + ")")
+    return " OR ".join(clauses)

@@ -1,0 +1,137 @@
+"""DynamoDB I/O for the KPI tables: create, read by key, write a diff.
+
+Access patterns: OrderKPIs by ``order_date`` (GetItem/BatchGetItem);
+CategoryKPIs by ``category`` and a date range (Query), or by day
+(BatchGetItem over the known categories).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+log = logging.getLogger(__name__)
+
+_BATCH_GET_LIMIT = 100
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A KPI table: its name, key attributes and KPI attributes."""
+
+    name: str
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+
+    def key_of(self, item: Mapping[str, Any]) -> Key:
+        return tuple(str(item[k]) for k in self.key)
+
+
+def table_definition(spec: TableSpec) -> dict[str, Any]:
+    """CreateTable arguments: string keys, on-demand capacity."""
+    kinds = ("HASH", "RANGE")
+    return {
+        "TableName": spec.name,
+        "KeySchema": [{"AttributeName": k, "KeyType": kind} for k, kind in zip(spec.key, kinds, strict=False)],
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in spec.key],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def ensure_table(dynamodb: Any, spec: TableSpec) -> None:
+    """Create the table when missing and wait until it is active."""
+    try:
+        dynamodb.create_table(**table_definition(spec))
+    except dynamodb.exceptions.ResourceInUseException:
+        return
+    dynamodb.get_waiter("table_exists").wait(TableName=spec.name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+
+
+def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
+
+
+def scan_items(dynamodb: Any, spec: TableSpec) -> Iterator[dict[str, Any]]:
+    """Every item of the table (consistent read). For dumps and full recomputes only."""
+    paginator = dynamodb.get_paginator("scan")
+    for page in paginator.paginate(TableName=spec.name, ConsistentRead=True):
+        for item in page["Items"]:
+            yield _deserialize(item)
+
+
+def get_items(dynamodb: Any, spec: TableSpec, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
+    """The items that exist among ``keys`` (BatchGetItem, consistent, unprocessed keys retried)."""
+    wanted = [dict(zip(spec.key, key, strict=True)) for key in dict.fromkeys(keys)]
+    found: dict[Key, dict[str, Any]] = {}
+    for start in range(0, len(wanted), _BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            spec.name: {"Keys": [_serialize(k) for k in wanted[start : start + _BATCH_GET_LIMIT]], "ConsistentRead": True}
+        }
+        while request:
+            response = dynamodb.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(spec.name, []):
+                value = _deserialize(item)
+                found[spec.key_of(value)] = value
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+@dataclass(frozen=True)
+class WriteSummary:
+    """What a KPI write did to one table."""
+
+    table: str
+    put: int
+    deleted: int
+    unchanged: int
+
+
+def diff_items(
+    spec: TableSpec, desired: Mapping[Key, Mapping[str, Any]], existing: Mapping[Key, Mapping[str, Any]]
+) -> tuple[list[Mapping[str, Any]], list[Key], int]:
+    """Items to put (new or changed KPI values), keys to delete (stale), and the unchanged count."""
+    puts = []
+    unchanged = 0
+    for key, item in desired.items():
+        old = existing.get(key)
+        if old is not None and all(_same(old.get(v), item[v]) for v in spec.values):
+            unchanged += 1
+        else:
+            puts.append(item)
+    deletes = [key for key in existing if key not in desired]
+    return puts, deletes, unchanged
+
+
+def _same(old: Any, new: Any) -> bool:
+    if old is None:
+        return False
+    return Decimal(str(old)) == Decimal(str(new))
+
+
+def write_diff(
+    dynamodb_resource: Any,
+    spec: TableSpec,
+    puts: Sequence[Mapping[str, Any]],
+    deletes: Sequence[Key],
+    extra: Mapping[str, Any],
+) -> None:
+    """Batched puts and deletes; boto3's batch writer resends unprocessed items."""
+    table = dynamodb_resource.Table(spec.name)
+    with table.batch_writer(overwrite_by_pkeys=list(spec.key)) as batch:
+        for item in puts:
+            batch.put_item(Item={**item, **extra})
+        for key in deletes:
+            batch.delete_item(Key=dict(zip(spec.key, key, strict=True)))

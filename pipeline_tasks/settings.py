@@ -1,0 +1,131 @@
+"""One Settings object: the only place that reads environment variables.
+
+Environments differ only in values. Defaults are the resource names of the
+product (SEED.md); a local stack overrides ``aws_endpoint_url`` and the bucket.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "PIPELINE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of every step, built once at the edge and passed down.
+
+    Every field can be set from the environment as ``PIPELINE_<FIELD>`` (upper
+    case), except the AWS ones, which use the AWS SDK's own variables.
+    """
+
+    bucket: str = "lab6-realtime-ecommerce-pipelines"
+    region: str = "us-east-1"
+    #: Endpoint of an emulated AWS (the local moto server); None on AWS.
+    aws_endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+
+    input_prefix: str = "input/"
+    archive_prefix: str = "archive/"
+    rejected_prefix: str = "rejected/"
+    results_prefix: str = "results/"
+    reports_prefix: str = "reports/"
+    runs_prefix: str = "runs/"
+    state_prefix: str = "state/"
+    #: Root of the Delta lake: ``s3://bucket/staging`` unless set (a local path works too).
+    lake_root: str | None = None
+
+    order_kpis_table: str = "OrderKPIs"
+    category_kpis_table: str = "CategoryKPIs"
+    #: Global secondary index of CategoryKPIs by day (the "one day, all categories" pattern).
+    category_by_date_index: str = "order_date-category-index"
+
+    #: Spark master URL (``local[*]``, ``spark://host:7077``…); ignored when spark_remote is set.
+    spark_master: str = "local[*]"
+    #: Spark Connect URL (``sc://host:15002``) to run the transform on a remote cluster.
+    spark_remote: str | None = None
+    spark_shuffle_partitions: int = 4
+    spark_driver_memory: str = "4g"
+    #: Folder of the JVM jars fetched by ``make setup`` (Delta, hadoop-aws, AWS SDK).
+    spark_jars_dir: str = ".jars"
+    #: Extra Spark configuration, ``key=value`` pairs separated by commas in the environment.
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def lake(self) -> str:
+        """Root URI of the Delta lake, without a trailing slash."""
+        return (self.lake_root or f"s3://{self.bucket}/staging").rstrip("/")
+
+    def table_uri(self, dataset_name: str) -> str:
+        return f"{self.lake}/{dataset_name}"
+
+    @property
+    def is_local_aws(self) -> bool:
+        return self.aws_endpoint_url is not None
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **overrides)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build Settings from ``PIPELINE_*`` and the standard AWS variables."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            if f.name == "spark_conf":
+                values[f.name] = _parse_pairs(raw)
+            elif f.type in ("int",):
+                values[f.name] = int(raw)
+            else:
+                values[f.name] = raw
+        aws = {
+            "aws_endpoint_url": "AWS_ENDPOINT_URL",
+            "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+            "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+        }
+        for name, variable in aws.items():
+            if name not in values and env.get(variable):
+                values[name] = env[variable]
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if "region" not in values and region:
+            values["region"] = region
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that rebuilds these Settings in another process."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or f.name.startswith("aws_"):
+                continue
+            if f.name == "spark_conf":
+                if value:
+                    env[ENV_PREFIX + "SPARK_CONF"] = ",".join(f"{k}={v}" for k, v in value.items())
+                continue
+            env[ENV_PREFIX + f.name.upper()] = str(value)
+        if self.aws_endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        if self.aws_access_key_id:
+            env["AWS_ACCESS_KEY_ID"] = self.aws_access_key_id
+        if self.aws_secret_access_key:
+            env["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key
+        env["AWS_REGION"] = self.region
+        return env
+
+    def jars(self) -> list[Path]:
+        """The jars of ``spark_jars_dir``, sorted; empty when the folder is missing."""
+        folder = Path(self.spark_jars_dir)
+        return sorted(folder.glob("*.jar")) if folder.is_dir() else []
+
+
+def _parse_pairs(raw: str) -> dict[str, str]:
+    pairs = (item.split("=", 1) for item in raw.split(",") if item.strip())
+    return {key.strip(): value.strip() for key, value in pairs}

@@ -1,0 +1,122 @@
+"""KPIs (§5 of the contract).
+
+Spark computes exact aggregates (decimal sums, counts); the final division and
+half-up rounding happen in Python on the few aggregate rows, with exact
+fractions, so a value is never rounded twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from pipeline_tasks.contract import RETURNED, UNKNOWN
+
+ORDER_KPI_COLUMNS = ("total_orders", "total_revenue", "total_items_sold", "unique_customers", "return_rate")
+CATEGORY_KPI_COLUMNS = ("daily_revenue", "avg_order_value", "avg_return_rate")
+_CENT = Decimal("0.01")
+
+
+def order_date(created_at: str = "created_at") -> Column:
+    """The UTC calendar day (``YYYY-MM-DD``) of a timestamp; the session time zone must be UTC."""
+    return F.date_format(F.col(created_at), "yyyy-MM-dd")
+
+
+def with_order_date(orders: DataFrame) -> DataFrame:
+    return orders.withColumn("order_date", order_date())
+
+
+def fact_items(order_items: DataFrame, orders: DataFrame, categories: DataFrame) -> DataFrame:
+    """One row per fact item ``id``: cleaned items of cleaned orders, with their category.
+
+    Args:
+        order_items: Cleaned order items.
+        orders: Cleaned orders with ``order_date``.
+        categories: ``product_id, category`` of the cleaned products.
+    """
+    return (
+        order_items.select("id", "order_id", "product_id", "sale_price", F.col("status").alias("item_status"))
+        .join(orders.select("order_id", "order_date"), "order_id")
+        .join(F.broadcast(categories), "product_id", "left")
+        .withColumn("category", F.coalesce(F.col("category"), F.lit(UNKNOWN)))
+    )
+
+
+def order_kpi_aggregates(orders: DataFrame, facts: DataFrame) -> DataFrame:
+    """One row per ``order_date`` with at least one cleaned order: exact sums and counts."""
+    per_order = facts.groupBy("order_id").agg(
+        F.sum("sale_price").alias("revenue"), F.count(F.lit(1)).alias("items")
+    )
+    return (
+        orders.join(per_order, "order_id", "left")
+        .groupBy("order_date")
+        .agg(
+            F.count(F.lit(1)).alias("total_orders"),
+            F.sum("revenue").alias("revenue"),
+            F.sum("items").alias("items"),
+            F.countDistinct("user_id").alias("unique_customers"),
+            F.sum(_is_returned("status")).alias("returned_orders"),
+        )
+    )
+
+
+def category_kpi_aggregates(facts: DataFrame) -> DataFrame:
+    """One row per (``category``, ``order_date``) with at least one fact item."""
+    return facts.groupBy("category", "order_date").agg(
+        F.sum("sale_price").alias("revenue"),
+        F.countDistinct("order_id").alias("orders"),
+        F.count(F.lit(1)).alias("items"),
+        F.sum(_is_returned("item_status")).alias("returned_items"),
+    )
+
+
+def _is_returned(column: str) -> Column:
+    return F.when(F.col(column) == RETURNED, 1).otherwise(0)
+
+
+def round_half_up(value: Fraction | Decimal | int) -> Decimal:
+    """Round an exact value half away from zero to 2 decimals."""
+    exact = Fraction(value)
+    cents = Fraction(abs(exact) * 100 + Fraction(1, 2)).__floor__()
+    return (Decimal(cents if exact >= 0 else -cents) * _CENT).quantize(_CENT)
+
+
+def _ratio(numerator: Decimal | int, denominator: int) -> Fraction:
+    return Fraction(numerator) / denominator
+
+
+def order_kpi_items(aggregates: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """OrderKPIs items by ``order_date`` from ``order_kpi_aggregates`` rows (dict in, dict out)."""
+    items = {}
+    for row in aggregates:
+        revenue = row["revenue"] or Decimal(0)
+        total = int(row["total_orders"])
+        items[row["order_date"]] = {
+            "order_date": row["order_date"],
+            "total_orders": total,
+            "total_revenue": round_half_up(revenue),
+            "total_items_sold": int(row["items"] or 0),
+            "unique_customers": int(row["unique_customers"]),
+            "return_rate": round_half_up(_ratio(100 * int(row["returned_orders"]), total)),
+        }
+    return items
+
+
+def category_kpi_items(aggregates: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """CategoryKPIs items by (``category``, ``order_date``) from ``category_kpi_aggregates`` rows."""
+    items = {}
+    for row in aggregates:
+        revenue = row["revenue"]
+        items[(row["category"], row["order_date"])] = {
+            "category": row["category"],
+            "order_date": row["order_date"],
+            "daily_revenue": round_half_up(revenue),
+            "avg_order_value": round_half_up(_ratio(revenue, int(row["orders"]))),
+            "avg_return_rate": round_half_up(_ratio(100 * int(row["returned_items"]), int(row["items"]))),
+        }
+    return items

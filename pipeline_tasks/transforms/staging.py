@@ -1,0 +1,230 @@
+"""Staging transforms (§3 of the contract): raw CSV strings in, typed rows out.
+
+Pure Arrow functions: no I/O. The grain of a staged table is one row per
+primary key; rows whose key is missing or not an integer are not staged.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline_tasks.contract import (
+    EXECUTION_ID_COLUMN,
+    MONEY_PRECISION,
+    MONEY_SCALE,
+    SOURCE_KEY_COLUMN,
+    ColumnType,
+    Dataset,
+)
+from pipeline_tasks.csv_reader import MISSING_KEY, NON_INTEGER_KEY
+
+MONEY = pa.decimal128(MONEY_PRECISION, MONEY_SCALE)
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+_ROW = "__row"
+
+_INTEGER = r"^[+-]?[0-9]{1,18}$"
+_LONG_INTEGER = r"^[+-]?[0-9]{19}$"
+_PLAIN_DECIMAL = r"^[+-]?([0-9]{1,20}(\.[0-9]*)?|\.[0-9]+)$"
+_EXPONENT_DECIMAL = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]{1,3}$"
+_TIMESTAMP = (
+    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[T ](?P<hm>[0-9]{2}:[0-9]{2})(?P<sec>:[0-9]{2})?"
+    r"(?P<frac>\.[0-9]+)?\s*(?P<tz>Z|UTC|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
+)
+_WALL_FORMAT = "%Y-%m-%dT%H:%M:%S"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def staged_schema(dataset: Dataset) -> pa.Schema:
+    """Arrow schema of a staged Delta table: contract columns, partitions, lineage."""
+    arrow_type = {
+        ColumnType.STRING: pa.string(),
+        ColumnType.INT64: pa.int64(),
+        ColumnType.DECIMAL: MONEY,
+        ColumnType.TIMESTAMP: TIMESTAMP,
+    }
+    fields = [pa.field(name, arrow_type[kind]) for name, kind in dataset.columns]
+    fields += [pa.field(p, pa.int32()) for p in dataset.partition_by if p in ("year", "month")]
+    fields += [pa.field(SOURCE_KEY_COLUMN, pa.string()), pa.field(EXECUTION_ID_COLUMN, pa.string())]
+    return pa.schema(fields)
+
+
+def trim_to_null(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Trim whitespace; an empty string becomes null."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def key_status(keys: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """Classify raw key strings.
+
+    Returns:
+        Two boolean arrays: the key is missing; the key is present but not a 64-bit integer.
+    """
+    trimmed = trim_to_null(keys)
+    missing = pc.is_null(trimmed)
+    parsed = parse_int64(trimmed)
+    not_integer = pc.and_(pc.invert(missing), pc.is_null(parsed))
+    return missing, not_integer
+
+
+def count_key_problems(batch: pa.RecordBatch | pa.Table, dataset: Dataset) -> dict[str, int]:
+    """Rows of a raw batch that will not be staged because of their key, per reason."""
+    missing, not_integer = key_status(batch.column(dataset.key))
+    return {
+        MISSING_KEY: pc.sum(missing).as_py() or 0,
+        NON_INTEGER_KEY: pc.sum(not_integer).as_py() or 0,
+    }
+
+
+def parse_int64(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Trimmed strings to int64; anything but an optional sign and digits becomes null."""
+    values = _combine(values)
+    short = pc.fill_null(pc.match_substring_regex(values, _INTEGER), False)
+    result = pc.cast(pc.if_else(short, _strip_plus(values), pa.scalar(None, pa.string())), pa.int64())
+    long_mask = pc.fill_null(pc.match_substring_regex(values, _LONG_INTEGER), False)
+    if pc.any(long_mask).as_py():
+        result = _patch(result, long_mask, values, _python_int64)
+    return result
+
+
+def parse_decimal(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Trimmed strings to decimal(38, 18); digits past the 18th decimal are dropped."""
+    values = _combine(values)
+    plain = pc.fill_null(pc.match_substring_regex(values, _PLAIN_DECIMAL), False)
+    truncated = pc.replace_substring_regex(_strip_plus(values), r"(\.[0-9]{18})[0-9]+$", r"\1")
+    result = pc.cast(pc.if_else(plain, truncated, pa.scalar(None, pa.string())), MONEY)
+    exponent = pc.fill_null(pc.match_substring_regex(values, _EXPONENT_DECIMAL), False)
+    if pc.any(exponent).as_py():
+        result = _patch(result, exponent, values, _python_decimal)
+    return result
+
+
+def parse_timestamp(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Trimmed strings to UTC timestamps (µs) in the forms §3 accepts; others become null.
+
+    Accepted: ``YYYY-MM-DD[T ]HH:MM[:SS[.fff…]]`` then ``Z``, `` UTC``, ``±HH[:MM]``
+    or nothing (UTC). Fractions finer than a microsecond are truncated.
+    """
+    values = _combine(values)
+    parts = pc.extract_regex(values, _TIMESTAMP)
+    date, hm, sec, frac, tz = (pc.struct_field(parts, name) for name in ("date", "hm", "sec", "frac", "tz"))
+    seconds = pc.if_else(pc.equal(sec, ""), ":00", sec)
+    wall = pc.binary_join_element_wise(date, "T", hm, seconds, "")
+    local = pc.strptime(wall, format=_WALL_FORMAT, unit="us", error_is_null=True)
+    # strptime rolls impossible dates over (2023-02-30 -> 2023-03-02): reject them.
+    local = pc.if_else(pc.equal(pc.strftime(pc.cast(local, pa.timestamp("s")), format=_WALL_FORMAT), wall), local, None)
+    micros = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(pc.utf8_slice_codeunits(frac, 1), 6, "0"), 0, 6), pa.int64())
+    offset = _offset_seconds(tz)
+    total = pc.subtract(
+        pc.add(pc.cast(local, pa.int64()), micros),
+        pc.multiply(offset, 1_000_000),
+    )
+    return pc.cast(total, pa.timestamp("us")).cast(TIMESTAMP)
+
+
+def _offset_seconds(tz: pa.Array) -> pa.Array:
+    """Seconds east of UTC of a ``Z``/``UTC``/``±HH[:MM]`` suffix (0 when absent)."""
+    negative = pc.starts_with(tz, "-")
+    numeric = pc.or_(pc.starts_with(tz, "+"), negative)
+    digits = pc.utf8_rpad(pc.replace_substring(pc.utf8_slice_codeunits(tz, 1), ":", ""), 4, "0")
+    digits = pc.if_else(numeric, digits, "0000")
+    hours = pc.cast(pc.utf8_slice_codeunits(digits, 0, 2), pa.int64())
+    minutes = pc.cast(pc.utf8_slice_codeunits(digits, 2, 4), pa.int64())
+    magnitude = pc.add(pc.multiply(hours, 3600), pc.multiply(minutes, 60))
+    return pc.if_else(negative, pc.negate(magnitude), magnitude)
+
+
+def stage_rows(raw: pa.Table, dataset: Dataset, *, source_keys: pa.Array | None = None) -> pa.Table:
+    """Type the rows of a raw batch and drop those whose key is not a valid integer.
+
+    Args:
+        raw: The dataset's required columns as strings, in file order.
+        dataset: The dataset of the rows.
+        source_keys: Object key of each raw row, for lineage (same length as ``raw``).
+
+    Returns:
+        Typed rows with partition columns, still in input order (duplicates kept).
+    """
+    columns: dict[str, pa.Array] = {}
+    for name, kind in dataset.columns:
+        values = trim_to_null(raw.column(name))
+        if kind is ColumnType.INT64:
+            columns[name] = parse_int64(values)
+        elif kind is ColumnType.DECIMAL:
+            columns[name] = parse_decimal(values)
+        elif kind is ColumnType.TIMESTAMP:
+            columns[name] = parse_timestamp(values)
+        else:
+            columns[name] = _combine(values)
+    if "year" in dataset.partition_by:
+        created = columns["created_at"]
+        columns["year"] = pc.cast(pc.year(created), pa.int32())
+        columns["month"] = pc.cast(pc.month(created), pa.int32())
+    columns[SOURCE_KEY_COLUMN] = (
+        _combine(source_keys) if source_keys is not None else pa.nulls(raw.num_rows, pa.string())
+    )
+    columns[EXECUTION_ID_COLUMN] = pa.nulls(raw.num_rows, pa.string())
+    typed = pa.table(columns, schema=staged_schema(dataset))
+    return typed.filter(pc.is_valid(typed.column(dataset.key)))
+
+
+def dedupe_last_wins(rows: pa.Table, key: str) -> pa.Table:
+    """Keep the last row of every key (input order), sorted by key."""
+    if rows.num_rows == 0:
+        return rows
+    indexed = rows.append_column(_ROW, pa.array(range(rows.num_rows), pa.int64()))
+    last = indexed.group_by(key, use_threads=False).aggregate([(_ROW, "max")])
+    kept = pc.sort_indices(last.column(f"{_ROW}_max"))
+    positions = pc.take(last.column(f"{_ROW}_max"), kept)
+    return rows.take(positions).sort_by(key)
+
+
+def with_execution_id(rows: pa.Table, execution_id: str) -> pa.Table:
+    index = rows.schema.get_field_index(EXECUTION_ID_COLUMN)
+    return rows.set_column(index, EXECUTION_ID_COLUMN, pa.array([execution_id] * rows.num_rows, pa.string()))
+
+
+def _combine(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _strip_plus(values: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(values, r"^\+", "")
+
+
+def _patch(result: pa.Array, mask: pa.Array, values: pa.Array, convert) -> pa.Array:  # type: ignore[no-untyped-def]
+    """Replace the masked positions of ``result`` by a slow Python conversion."""
+    python_values = result.to_pylist()
+    for position in pc.indices_nonzero(mask).to_pylist():
+        python_values[position] = convert(values[position].as_py())
+    return pa.array(python_values, result.type)
+
+
+def _python_int64(text: str) -> int | None:
+    number = int(text)
+    return number if _INT64_MIN <= number <= _INT64_MAX else None
+
+
+def _python_decimal(text: str) -> decimal.Decimal | None:
+    try:
+        number = decimal.Decimal(text).quantize(decimal.Decimal(1).scaleb(-MONEY_SCALE), rounding=decimal.ROUND_DOWN)
+    except decimal.InvalidOperation:
+        return None
+    return number if number.adjusted() < MONEY_PRECISION - MONEY_SCALE else None
+
+
+__all__: Sequence[str] = (
+    "count_key_problems",
+    "dedupe_last_wins",
+    "parse_decimal",
+    "parse_int64",
+    "parse_timestamp",
+    "stage_rows",
+    "staged_schema",
+    "trim_to_null",
+    "with_execution_id",
+)

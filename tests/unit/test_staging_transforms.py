@@ -1,0 +1,118 @@
+"""Staging rules (§3): trimming, nulls, types, keys, dedup, partitions."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from pipeline_tasks.contract import ORDERS, PRODUCTS
+from pipeline_tasks.transforms.staging import (
+    dedupe_last_wins,
+    parse_decimal,
+    parse_int64,
+    parse_timestamp,
+    stage_rows,
+    trim_to_null,
+)
+
+
+def ts(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-01-15 10:23:45+02:00", ts(2023, 1, 15, 8, 23, 45)),
+        ("2023-01-15T10:23:45Z", ts(2023, 1, 15, 10, 23, 45)),
+        ("2024-06-23 23:41:55.000000 UTC", ts(2024, 6, 23, 23, 41, 55)),
+        ("2023-01-15 10:23:45", ts(2023, 1, 15, 10, 23, 45)),
+        ("2023-01-15T10:23:45.5", ts(2023, 1, 15, 10, 23, 45, 500000)),
+        ("2023-01-15T10:23:45.123456789Z", ts(2023, 1, 15, 10, 23, 45, 123456)),
+        ("2023-01-15T23:30:00-05:30", ts(2023, 1, 16, 5, 0, 0)),
+        ("2023-01-16T01:00:00+0200", ts(2023, 1, 15, 23, 0, 0)),
+        ("2023-01-16T01:00:00+02", ts(2023, 1, 15, 23, 0, 0)),
+        ("2024-07-23 11:09:00 UTC", ts(2024, 7, 23, 11, 9, 0)),
+        ("2023-01-15 10:23", ts(2023, 1, 15, 10, 23, 0)),
+        ("2023-02-30 10:00:00", None),
+        ("2023-01-15 25:00:00", None),
+        ("2023-01-15", None),
+        ("15/01/2023 10:23:45", None),
+        ("yesterday", None),
+        (None, None),
+    ],
+)
+def test_timestamps(text, expected):
+    assert parse_timestamp(pa.array([text], pa.string())).to_pylist() == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.0199999995529651", Decimal("0.0199999995529651")),
+        ("46.35", Decimal("46.35")),
+        ("-3", Decimal("-3")),
+        ("+4.5", Decimal("4.5")),
+        (".5", Decimal("0.5")),
+        ("1e2", Decimal("100")),
+        ("0.12345678901234567891", Decimal("0.123456789012345678")),
+        ("12,50", None),
+        ("$5", None),
+        ("NaN", None),
+        ("inf", None),
+        (None, None),
+    ],
+)
+def test_decimals_are_exact(text, expected):
+    [value] = parse_decimal(pa.array([text], pa.string())).to_pylist()
+    assert value == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1", 1), ("+2", 2), ("-3", -3), ("007", 7), ("9223372036854775807", 2**63 - 1),
+     ("9223372036854775808", None), ("1.0", None), ("1e3", None), ("x", None), (None, None)],
+)
+def test_integers(text, expected):
+    assert parse_int64(pa.array([text], pa.string())).to_pylist() == [expected]
+
+
+def test_trim_and_empty_is_null():
+    assert trim_to_null(pa.array(["  a ", "", "   ", "\tb\n", None])).to_pylist() == ["a", None, None, "b", None]
+
+
+def _raw(dataset, rows):
+    return pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in dataset.required_columns})
+
+
+def test_stage_rows_types_trims_drops_bad_keys_and_partitions():
+    raw = _raw(
+        ORDERS,
+        [
+            {"order_id": " 1 ", "user_id": "10", "status": " Complete ", "created_at": "2024-03-31 23:30:00-01:00",
+             "num_of_item": "2"},
+            {"order_id": "x", "user_id": "11", "created_at": "2024-01-01 00:00:00"},
+            {"order_id": "", "user_id": "12"},
+            {"order_id": "3", "user_id": "abc", "status": "", "created_at": "garbage", "num_of_item": "1.5"},
+        ],
+    )
+    staged = stage_rows(raw, ORDERS)
+    rows = staged.to_pylist()
+    assert [r["order_id"] for r in rows] == [1, 3]
+    assert rows[0]["status"] == "Complete"
+    assert rows[0]["created_at"] == ts(2024, 4, 1, 0, 30)
+    assert (rows[0]["year"], rows[0]["month"]) == (2024, 4)
+    assert rows[1]["user_id"] is None and rows[1]["status"] is None and rows[1]["num_of_item"] is None
+    assert rows[1]["created_at"] is None and rows[1]["year"] is None
+
+
+def test_products_keep_department_for_partitioning():
+    raw = _raw(PRODUCTS, [{"id": "1", "cost": "1", "retail_price": "2", "department": " Women ", "category": " "}])
+    [row] = stage_rows(raw, PRODUCTS).to_pylist()
+    assert row["department"] == "Women" and row["category"] is None
+
+
+def test_dedupe_keeps_the_last_row_of_each_key():
+    rows = pa.table({"id": [3, 1, 3, 2, 1], "v": ["a", "b", "c", "d", "e"]})
+    assert dedupe_last_wins(rows, "id").to_pydict() == {"id": [1, 2, 3], "v": ["e", "d", "c"]}
