@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 #: Decimal type of money columns: 38 digits with 18 after the point holds every
 #: float-formatted price of TheLook exactly (``0.0199999995529651``).
@@ -16,7 +16,7 @@ MONEY_PRECISION = 38
 MONEY_SCALE = 18
 
 
-class ColumnType(str, Enum):
+class ColumnType(StrEnum):
     """Logical type of a staged column (§3 of the contract)."""
 
     STRING = "string"

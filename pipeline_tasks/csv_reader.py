@@ -142,9 +142,7 @@ def read_raw_batches(
         if len(reader.schema) != len(header.raw):
             raise InvalidFile("not a CSV file: the header row could not be parsed consistently")
         for batch in reader:
-            yield pa.RecordBatch.from_arrays(
-                [batch.column(i) for i in wanted], names=list(dataset.required_columns)
-            )
+            yield pa.RecordBatch.from_arrays([batch.column(i) for i in wanted], names=list(dataset.required_columns))
     except pa.ArrowInvalid as error:
         message = str(error)
         if "Empty CSV file" in message:

@@ -53,6 +53,8 @@ class Settings:
     spark_driver_memory: str = "4g"
     #: Folder of the JVM jars fetched by ``make setup`` (Delta, hadoop-aws, AWS SDK).
     spark_jars_dir: str = ".jars"
+    #: How Spark reads staged tables: ``delta-rs`` (log replayed by delta-rs) or ``delta-spark``.
+    spark_delta_reader: str = "delta-rs"
     #: Extra Spark configuration, ``key=value`` pairs separated by commas in the environment.
     spark_conf: Mapping[str, str] = field(default_factory=dict)
 

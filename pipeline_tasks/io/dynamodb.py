@@ -78,7 +78,10 @@ def get_items(dynamodb: Any, spec: TableSpec, keys: Iterable[Key]) -> dict[Key, 
     found: dict[Key, dict[str, Any]] = {}
     for start in range(0, len(wanted), _BATCH_GET_LIMIT):
         request: dict[str, Any] = {
-            spec.name: {"Keys": [_serialize(k) for k in wanted[start : start + _BATCH_GET_LIMIT]], "ConsistentRead": True}
+            spec.name: {
+                "Keys": [_serialize(k) for k in wanted[start : start + _BATCH_GET_LIMIT]],
+                "ConsistentRead": True,
+            }
         }
         while request:
             response = dynamodb.batch_get_item(RequestItems=request)

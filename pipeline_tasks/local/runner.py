@@ -28,7 +28,14 @@ from pipeline_tasks.steps import files, stage, transform, validate
 
 log = logging.getLogger(__name__)
 
-ORDER_KPI_HEADER = ("order_date", "total_orders", "total_revenue", "total_items_sold", "unique_customers", "return_rate")
+ORDER_KPI_HEADER = (
+    "order_date",
+    "total_orders",
+    "total_revenue",
+    "total_items_sold",
+    "unique_customers",
+    "return_rate",
+)
 CATEGORY_KPI_HEADER = ("category", "order_date", "daily_revenue", "avg_order_value", "avg_return_rate")
 _MONEY = {"total_revenue", "return_rate", "daily_revenue", "avg_order_value", "avg_return_rate"}
 
@@ -102,10 +109,12 @@ def process_batch(
             timed("stage", lambda: stage.run(settings, execution_id, result["valid_files"]))
             report = timed("transform", lambda: transform.run(settings, execution_id, spark=spark))
             for table, counts in report["tables"].items():
-                progress(f"    {table}: {counts['put']} put, {counts['deleted']} deleted, {counts['unchanged']} unchanged")
+                progress(
+                    f"    {table}: {counts['put']} put, {counts['deleted']} deleted, {counts['unchanged']} unchanged"
+                )
             timed("archive", lambda: files.archive(settings, [f["key"] for f in result["valid_files"]]))
         execution.status = "SUCCEEDED"
-    except (PipelineError, Exception) as error:  # noqa: BLE001 - a batch failure is reported, not raised
+    except (PipelineError, Exception) as error:
         log.exception("batch %s failed", execution_id)
         execution.status = "FAILED"
         execution.error = f"{type(error).__name__}: {error}"

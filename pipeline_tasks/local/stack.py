@@ -7,10 +7,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import closing
+from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from pipeline_tasks.errors import StackError
 from pipeline_tasks.io import dynamodb
@@ -38,6 +41,7 @@ class MotoServer:
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
+        self.log: IO[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -46,11 +50,13 @@ class MotoServer:
     def start(self) -> MotoServer:
         env = dict(os.environ, MOTO_PORT=str(self.port))
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # The server logs every request: a file, never a pipe nobody drains (a full pipe blocks the server).
+        self.log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log", delete=False)  # noqa: SIM115
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                error = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                error = Path(self.log.name).read_text(errors="replace")
                 raise StackError(f"moto server exited at start (code {self.process.returncode}): {error[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1):
@@ -70,6 +76,10 @@ class MotoServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self.log is not None:
+            self.log.close()
+            Path(self.log.name).unlink(missing_ok=True)
+            self.log = None
 
     def settings(self, base: Settings | None = None) -> Settings:
         """Settings that point every AWS client (and Spark's S3A) at this server."""

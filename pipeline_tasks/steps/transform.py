@@ -16,15 +16,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from pipeline_tasks.contract import DATASETS, ORDER_ITEMS, ORDERS, PRODUCTS, UNKNOWN
+from pipeline_tasks.contract import DATASETS, ORDER_ITEMS, ORDERS, PRODUCTS, UNKNOWN, Dataset
 from pipeline_tasks.io import delta, dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps.stage import report_key
+from pipeline_tasks.transforms import changes
 from pipeline_tasks.transforms.cleaning import clean_order_items, clean_orders, clean_products, product_category
 from pipeline_tasks.transforms.incremental import affected_dates, recategorised_products
 from pipeline_tasks.transforms.kpis import (
@@ -37,6 +40,7 @@ from pipeline_tasks.transforms.kpis import (
     order_kpi_items,
     with_order_date,
 )
+from pipeline_tasks.transforms.staging import staged_schema
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +60,12 @@ def checkpoint_key(settings: Settings) -> str:
     return f"{settings.state_prefix}kpi_checkpoint.json"
 
 
-def _read(spark: SparkSession, settings: Settings, name: str, version: int) -> DataFrame:
-    uri = spark_io.spark_uri(settings.table_uri(name))
-    return spark.read.format("delta").option("versionAsOf", version).load(uri)
+def _snapshot(spark: SparkSession, settings: Settings, table: DeltaTable, dataset: Dataset) -> DataFrame:
+    return spark_io.read_delta(spark, table, staged_schema(dataset), reader=settings.spark_delta_reader)
 
 
-def _changes(spark: SparkSession, settings: Settings, name: str, after: int, until: int) -> DataFrame:
-    uri = spark_io.spark_uri(settings.table_uri(name))
-    reader = spark.read.format("delta").option("readChangeFeed", "true")
-    return reader.option("startingVersion", after + 1).option("endingVersion", until).load(uri)
+def _at_version(table: DeltaTable, version: int, options: Mapping[str, str]) -> DeltaTable:
+    return DeltaTable(table.table_uri, version=version, storage_options=dict(options))
 
 
 def compute_aggregates(
@@ -102,13 +103,14 @@ def run(
     started = time.perf_counter()
     s3 = s3io.client(settings, "s3")
     options = delta.storage_options(settings)
-    versions = {d.name: delta.ensure_table(settings.table_uri(d.name), d, options).version() for d in DATASETS}
+    tables = {d.name: delta.ensure_table(settings.table_uri(d.name), d, options) for d in DATASETS}
+    versions = {name: table.version() for name, table in tables.items()}
     checkpoint = None if full else s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings))
     spark = spark or spark_io.session(settings)
 
-    orders = _read(spark, settings, ORDERS.name, versions[ORDERS.name])
-    items = _read(spark, settings, ORDER_ITEMS.name, versions[ORDER_ITEMS.name])
-    products = _read(spark, settings, PRODUCTS.name, versions[PRODUCTS.name])
+    orders = _snapshot(spark, settings, tables[ORDERS.name], ORDERS)
+    items = _snapshot(spark, settings, tables[ORDER_ITEMS.name], ORDER_ITEMS)
+    products = _snapshot(spark, settings, tables[PRODUCTS.name], PRODUCTS)
 
     dates: list[str] | None = None
     categories_before: set[str] = set()
@@ -116,15 +118,18 @@ def run(
     if checkpoint is not None:
         seen = checkpoint["versions"]
         mode = "incremental"
-        if all(seen.get(name) == version for name, version in versions.items()):
+        if seen == versions:
             dates = []
         else:
-            products_before = _read(spark, settings, PRODUCTS.name, seen[PRODUCTS.name])
+            order_changes = delta.read_changes(tables[ORDERS.name], seen[ORDERS.name])
+            item_changes = delta.read_changes(tables[ORDER_ITEMS.name], seen[ORDER_ITEMS.name])
+            before = _at_version(tables[PRODUCTS.name], seen[PRODUCTS.name], options)
+            products_before = _snapshot(spark, settings, before, PRODUCTS)
             affected = affected_dates(
                 orders,
                 items,
-                _changes(spark, settings, ORDERS.name, seen[ORDERS.name], versions[ORDERS.name]),
-                _changes(spark, settings, ORDER_ITEMS.name, seen[ORDER_ITEMS.name], versions[ORDER_ITEMS.name]),
+                _single_column(spark, "order_date", changes.changed_days(order_changes), T.StringType()),
+                _single_column(spark, "order_id", changes.changed_keys(item_changes, "order_id"), T.LongType()),
                 recategorised_products(products_before, products),
             )
             dates = sorted(r["order_date"] for r in affected.collect())
@@ -180,6 +185,11 @@ def run(
     }
     s3io.put_json(s3, settings.bucket, report_key(settings, execution_id, "transform"), report)
     return report
+
+
+def _single_column(spark: SparkSession, name: str, values: list[Any], kind: T.DataType) -> DataFrame:
+    schema = T.StructType([T.StructField(name, kind, True)])
+    return spark.createDataFrame([(v,) for v in values], schema)
 
 
 def _jsonable(item: Mapping[str, Any]) -> dict[str, Any]:

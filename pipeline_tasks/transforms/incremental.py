@@ -35,8 +35,8 @@ def recategorised_products(products_before: DataFrame, products_now: DataFrame) 
 def affected_dates(
     orders_now: DataFrame,
     items_now: DataFrame,
-    order_changes: DataFrame,
-    item_changes: DataFrame,
+    changed_days: DataFrame,
+    touched_order_ids: DataFrame,
     recategorised: DataFrame,
 ) -> DataFrame:
     """One row per ``order_date`` whose KPIs may differ from the last computed ones.
@@ -44,18 +44,16 @@ def affected_dates(
     Args:
         orders_now: Staged orders at the current version.
         items_now: Staged order items at the current version.
-        order_changes: Change feed of orders since the last KPI computation
-            (pre- and post-images carry the old and new ``created_at``).
-        item_changes: Change feed of order items since then.
-        recategorised: ``product_id``s whose category changed since then.
+        changed_days: ``order_date``s of changed orders, old and new (from the change feed).
+        touched_order_ids: ``order_id``s that changed items belong or belonged to.
+        recategorised: ``product_id``s whose category changed.
     """
-    from_orders = order_changes.select(order_date().alias("order_date"))
-    touched_orders = item_changes.select("order_id").union(
+    touched = touched_order_ids.select("order_id").union(
         items_now.join(F.broadcast(recategorised), "product_id").select("order_id")
     )
     from_items = (
         orders_now.select("order_id", order_date().alias("order_date"))
-        .join(touched_orders.distinct(), "order_id")
+        .join(F.broadcast(touched.distinct()), "order_id")
         .select("order_date")
     )
-    return from_orders.union(from_items).filter(F.col("order_date").isNotNull()).distinct()
+    return changed_days.select("order_date").union(from_items).filter(F.col("order_date").isNotNull()).distinct()

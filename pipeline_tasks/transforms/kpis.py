@@ -8,7 +8,7 @@ fractions, so a value is never rounded twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -49,9 +49,7 @@ def fact_items(order_items: DataFrame, orders: DataFrame, categories: DataFrame)
 
 def order_kpi_aggregates(orders: DataFrame, facts: DataFrame) -> DataFrame:
     """One row per ``order_date`` with at least one cleaned order: exact sums and counts."""
-    per_order = facts.groupBy("order_id").agg(
-        F.sum("sale_price").alias("revenue"), F.count(F.lit(1)).alias("items")
-    )
+    per_order = facts.groupBy("order_id").agg(F.sum("sale_price").alias("revenue"), F.count(F.lit(1)).alias("items"))
     return (
         orders.join(per_order, "order_id", "left")
         .groupBy("order_date")

@@ -29,8 +29,16 @@ def test_round_half_up(value, expected):
 
 def test_order_kpi_items_from_aggregates():
     [item] = order_kpi_items(
-        [{"order_date": "2024-01-02", "total_orders": 3, "revenue": Decimal("100.005"), "items": 4,
-          "unique_customers": 2, "returned_orders": 1}]
+        [
+            {
+                "order_date": "2024-01-02",
+                "total_orders": 3,
+                "revenue": Decimal("100.005"),
+                "items": 4,
+                "unique_customers": 2,
+                "returned_orders": 1,
+            }
+        ]
     ).values()
     assert item == {
         "order_date": "2024-01-02",
@@ -44,16 +52,32 @@ def test_order_kpi_items_from_aggregates():
 
 def test_orders_without_items_have_zero_revenue():
     [item] = order_kpi_items(
-        [{"order_date": "2024-01-02", "total_orders": 1, "revenue": None, "items": None,
-          "unique_customers": 1, "returned_orders": 0}]
+        [
+            {
+                "order_date": "2024-01-02",
+                "total_orders": 1,
+                "revenue": None,
+                "items": None,
+                "unique_customers": 1,
+                "returned_orders": 0,
+            }
+        ]
     ).values()
     assert item["total_revenue"] == Decimal("0.00") and item["total_items_sold"] == 0
 
 
 def test_average_order_value_is_rounded_once_from_the_exact_sum():
     [item] = category_kpi_items(
-        [{"category": "Tops", "order_date": "2024-01-02", "revenue": Decimal("100.01"), "orders": 2,
-          "items": 3, "returned_items": 2}]
+        [
+            {
+                "category": "Tops",
+                "order_date": "2024-01-02",
+                "revenue": Decimal("100.01"),
+                "orders": 2,
+                "items": 3,
+                "returned_items": 2,
+            }
+        ]
     ).values()
     assert item["avg_order_value"] == Decimal("50.01")  # 50.005 half-up
     assert item["avg_return_rate"] == Decimal("66.67")

@@ -71,8 +71,18 @@ def test_decimals_are_exact(text, expected):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1", 1), ("+2", 2), ("-3", -3), ("007", 7), ("9223372036854775807", 2**63 - 1),
-     ("9223372036854775808", None), ("1.0", None), ("1e3", None), ("x", None), (None, None)],
+    [
+        ("1", 1),
+        ("+2", 2),
+        ("-3", -3),
+        ("007", 7),
+        ("9223372036854775807", 2**63 - 1),
+        ("9223372036854775808", None),
+        ("1.0", None),
+        ("1e3", None),
+        ("x", None),
+        (None, None),
+    ],
 )
 def test_integers(text, expected):
     assert parse_int64(pa.array([text], pa.string())).to_pylist() == [expected]
@@ -90,8 +100,13 @@ def test_stage_rows_types_trims_drops_bad_keys_and_partitions():
     raw = _raw(
         ORDERS,
         [
-            {"order_id": " 1 ", "user_id": "10", "status": " Complete ", "created_at": "2024-03-31 23:30:00-01:00",
-             "num_of_item": "2"},
+            {
+                "order_id": " 1 ",
+                "user_id": "10",
+                "status": " Complete ",
+                "created_at": "2024-03-31 23:30:00-01:00",
+                "num_of_item": "2",
+            },
             {"order_id": "x", "user_id": "11", "created_at": "2024-01-01 00:00:00"},
             {"order_id": "", "user_id": "12"},
             {"order_id": "3", "user_id": "abc", "status": "", "created_at": "garbage", "num_of_item": "1.5"},

@@ -26,11 +26,26 @@ def _write(tmp_path: Path, name: str, data: bytes | str) -> LocalSource:
         ("orders.csv", f"{ORDERS_HEADER}\r\n{ROW}\r\n"),
         ("orders.csv", f"{ORDERS_HEADER}"),
         ("orders.csv", f"{ORDERS_HEADER}\n"),
-        ("Orders_Extra.CSV", "Num_Of_Item , order_id,USER_ID,status ,created_at,returned_at,shipped_at,delivered_at,x\n"),
+        (
+            "Orders_Extra.CSV",
+            "Num_Of_Item , order_id,USER_ID,status ,created_at,returned_at,shipped_at,delivered_at,x\n",
+        ),
         ("orders.csv", f"{ORDERS_HEADER},gender,extra\n{ROW},F,1\n"),
-        ("orders.csv", f'"order_id","user_id",status,created_at,returned_at,shipped_at,delivered_at,num_of_item\n{ROW}\n'),
+        (
+            "orders.csv",
+            f'"order_id","user_id",status,created_at,returned_at,shipped_at,delivered_at,num_of_item\n{ROW}\n',
+        ),
     ],
-    ids=["plain", "bom", "crlf", "header-no-newline", "header-only", "reordered-cased-spaced", "extra-columns", "quoted"],
+    ids=[
+        "plain",
+        "bom",
+        "crlf",
+        "header-no-newline",
+        "header-only",
+        "reordered-cased-spaced",
+        "extra-columns",
+        "quoted",
+    ],
 )
 def test_valid_files(tmp_path, name, data):
     verdict = validate(_write(tmp_path, name, data))
@@ -52,7 +67,18 @@ def test_valid_files(tmp_path, name, data):
         ("customers.csv", f"{ORDERS_HEADER}\n{ROW}\n", "unknown dataset"),
         ("orders.json", f"{ORDERS_HEADER}\n{ROW}\n", "unknown dataset"),
     ],
-    ids=["empty", "bom-only", "blank-lines", "bad-utf8-in-rows", "utf16", "nul", "missing-column", "no-header", "unknown", "not-csv-name"],
+    ids=[
+        "empty",
+        "bom-only",
+        "blank-lines",
+        "bad-utf8-in-rows",
+        "utf16",
+        "nul",
+        "missing-column",
+        "no-header",
+        "unknown",
+        "not-csv-name",
+    ],
 )
 def test_invalid_files_have_a_reason(tmp_path, name, data, reason):
     verdict = validate(_write(tmp_path, name, data))

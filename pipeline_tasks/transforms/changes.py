@@ -1,0 +1,27 @@
+"""What a Delta change feed says changed (pure Arrow).
+
+Change feed rows are inserts, update pre-images (the row before) and
+post-images (the row after); the pre-image of a moved order carries its old
+``created_at``.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def changed_days(order_changes: pa.Table) -> list[str]:
+    """Every UTC day (``YYYY-MM-DD``) an order in the feed was created on, before or after."""
+    if order_changes.num_rows == 0:
+        return []
+    created = order_changes.column("created_at").drop_null()
+    days = pc.unique(pc.strftime(created, format="%Y-%m-%d"))
+    return sorted(days.to_pylist())
+
+
+def changed_keys(changes: pa.Table, column: str) -> list[int]:
+    """Distinct non-null values of ``column`` in the feed, before or after the change."""
+    if changes.num_rows == 0:
+        return []
+    return sorted(pc.unique(changes.column(column).drop_null()).to_pylist())
