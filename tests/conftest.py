@@ -1,0 +1,107 @@
+"""Shared fixtures: one moto server process and one Spark session per test run."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pipeline_tasks.io import dynamodb  # noqa: E402
+from pipeline_tasks.io import s3 as s3io  # noqa: E402
+from pipeline_tasks.local.runner import Execution, process_batch  # noqa: E402
+from pipeline_tasks.local.stack import MotoServer, provision  # noqa: E402
+from pipeline_tasks.settings import Settings  # noqa: E402
+from pipeline_tasks.steps import transform  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "thelook"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def spark(moto_server: MotoServer) -> Iterator[Any]:
+    from pipeline_tasks.io import spark as spark_io
+
+    settings = moto_server.settings(Settings(spark_master="local[2]", spark_jars_dir=str(REPO / ".jars")))
+    session = spark_io.session(settings)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def settings(moto_server: MotoServer) -> Settings:
+    """Settings with a bucket and KPI tables of its own, so tests never share state."""
+    suffix = uuid.uuid4().hex[:10]
+    value = moto_server.settings(
+        Settings(
+            bucket=f"test-{suffix}",
+            order_kpis_table=f"OrderKPIs-{suffix}",
+            category_kpis_table=f"CategoryKPIs-{suffix}",
+            spark_jars_dir=str(REPO / ".jars"),
+        )
+    )
+    provision(value)
+    return value
+
+
+class Pipeline:
+    """Drives batches through the real steps and reads the KPI tables back."""
+
+    def __init__(self, settings: Settings, spark: Any) -> None:
+        self.settings = settings
+        self.spark = spark
+        self.s3 = s3io.client(settings, "s3")
+        self.batches = 0
+
+    def run_batch(self, files: list[tuple[str, bytes]]) -> Execution:
+        self.batches += 1
+        keys = []
+        for name, data in files:
+            key = self.settings.input_prefix + name
+            self.s3.put_object(Bucket=self.settings.bucket, Key=key, Body=data)
+            keys.append(key)
+        execution = process_batch(
+            self.settings, f"test-{self.batches:03d}", keys, spark=self.spark, progress=lambda _: None
+        )
+        assert execution.status == "SUCCEEDED", execution.error
+        return execution
+
+    def full_recompute(self) -> dict[str, Any]:
+        return transform.run(self.settings, "full-recompute", spark=self.spark, full=True)
+
+    def order_kpis(self) -> dict[str, dict[str, Any]]:
+        client = s3io.client(self.settings, "dynamodb")
+        spec = transform.order_kpis_spec(self.settings)
+        return {i["order_date"]: {k: _number(i[k]) for k in spec.values} for i in dynamodb.scan_items(client, spec)}
+
+    def category_kpis(self) -> dict[tuple[str, str], dict[str, Any]]:
+        client = s3io.client(self.settings, "dynamodb")
+        spec = transform.category_kpis_spec(self.settings)
+        return {
+            (i["category"], i["order_date"]): {k: _number(i[k]) for k in spec.values}
+            for i in dynamodb.scan_items(client, spec)
+        }
+
+    def keys(self, prefix: str) -> list[str]:
+        return list(s3io.list_keys(self.s3, self.settings.bucket, prefix))
+
+
+def _number(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+@pytest.fixture
+def pipeline(settings: Settings, spark: Any) -> Pipeline:
+    return Pipeline(settings, spark)
