@@ -99,6 +99,9 @@ def session(settings: Settings) -> SparkSession:
                 f"no Spark jars in {settings.spark_jars_dir!r}: run `make setup` "
                 "(or set PIPELINE_SPARK_JARS_DIR to the folder holding the Delta and hadoop-aws jars)"
             )
+        # A Spark Connect session earlier in this process leaves this set, which would
+        # turn the next classic builder into a Connect client without a URL.
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
         os.environ.setdefault("PYSPARK_PYTHON", _python())
         if settings.spark_master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

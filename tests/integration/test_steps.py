@@ -1,0 +1,126 @@
+"""Steps against a moto server: validation results, staging funnel, moves, failures."""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+import pytest
+from builders import csv_bytes, item, order
+from deltalake import DeltaTable
+from reference import Reference
+
+from pipeline_tasks.io import delta
+from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.local.runner import process_batch
+from pipeline_tasks.steps import stage, validate
+
+pytestmark = [pytest.mark.aws]
+
+ORDERS_HEADER = "order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item"
+
+
+def _put(settings, files):
+    s3 = s3io.client(settings, "s3")
+    keys = []
+    for name, data in files:
+        key = settings.input_prefix + name
+        s3.put_object(Bucket=settings.bucket, Key=key, Body=data)
+        keys.append(key)
+    return keys
+
+
+def test_validation_result_document_and_staging_funnel(settings):
+    messy = "\n".join([
+        f"{ORDERS_HEADER},gender",
+        "1,10,Complete,2024-01-31 23:00:00,,,,1,F",
+        "2,10,Complete,2024-02-01 10:00:00,,,,1",  # one field short
+        "abc,10,Complete,2024-02-01 10:00:00,,,,1,M",
+        "1,11,Shipped,2024-02-01 01:00:00,,,,2,F",  # same key again: moves to February
+        "3,12,  Returned ,2024-02-02 10:00:00Z,,,,1,M",
+    ]).encode()
+    keys = _put(settings, [
+        ("orders_messy.csv", messy),
+        ("orders_later.csv", csv_bytes("orders", [order(3, "2024-02-03 00:00:00", user=13)])),
+        ("orders.txt", b"not ours"),
+    ])
+    result = validate.run(settings, "exec-1", keys)
+    s3 = s3io.client(settings, "s3")
+    assert s3io.get_json(s3, settings.bucket, "results/exec-1.json") == result
+    assert [f["key"] for f in result["valid_files"]] == ["input/orders_messy.csv", "input/orders_later.csv"]
+    assert result["valid_files"][0]["rows_not_staged"] == {"wrong_field_count": 1, "non_integer_key": 1}
+    assert [f["key"] for f in result["invalid_files"]] == ["input/orders.txt"]
+    assert "unknown dataset" in result["invalid_files"][0]["reason"]
+
+    report = stage.run(settings, "exec-1", result["valid_files"])
+    assert report["files"][0] == {
+        "key": "input/orders_messy.csv", "dataset": "orders", "rows_read": 5,
+        "rows_not_staged": {"wrong_field_count": 1, "non_integer_key": 1}, "rows_staged": 3,
+    }
+    merge = report["tables"]["orders"]
+    assert (merge["inserted"], merge["updated"], merge["rows_superseded_in_batch"]) == (2, 0, 2)
+
+    table = DeltaTable(settings.table_uri("orders"), storage_options=delta.storage_options(settings))
+    rows = {r["order_id"]: r for r in table.to_pyarrow_table().to_pylist()}
+    assert set(rows) == {1, 3}
+    assert (rows[1]["user_id"], rows[1]["status"], rows[1]["year"], rows[1]["month"]) == (11, "Shipped", 2024, 2)
+    assert rows[3]["user_id"] == 13 and rows[3]["_source_key"] == "input/orders_later.csv"
+    assert rows[3]["_execution_id"] == "exec-1"
+    assert table.metadata().partition_columns == ["year", "month"]
+
+    # A later batch moves order 1 back to January: still one row, now in the January partition.
+    keys = _put(settings, [("orders_fix.csv", csv_bytes("orders", [order(1, "2024-01-15 00:00:00", user=11)]))])
+    report = stage.run(settings, "exec-2", keys)
+    assert (report["tables"]["orders"]["inserted"], report["tables"]["orders"]["updated"]) == (0, 1)
+    staged = DeltaTable(settings.table_uri("orders"), storage_options=delta.storage_options(settings))
+    ids = staged.to_pyarrow_table().column("order_id")
+    assert sorted(ids.to_pylist()) == [1, 3]
+    january = staged.to_pyarrow_table(filters=[("month", "=", 1)])
+    assert january.column("order_id").to_pylist() == [1]
+    # The same file again changes nothing: no new version content, no update.
+    again = stage.run(settings, "exec-3", keys)
+    assert (again["tables"]["orders"]["updated"], again["tables"]["orders"]["unchanged"]) == (0, 1)
+    assert pc.sum(pc.equal(staged.to_pyarrow_table().column("order_id"), 1)).as_py() == 1
+
+
+def test_invalid_files_are_rejected_with_their_reason(settings):
+    keys = _put(settings, [("order_items_bad.csv", b"id,order_id\n1,2\n"), ("products.csv", b"")])
+    execution = process_batch(settings, "exec-r", keys, progress=lambda _: None)
+    assert execution.status == "SUCCEEDED"
+    s3 = s3io.client(settings, "s3")
+    assert list(s3io.list_keys(s3, settings.bucket, "input/")) == []
+    assert sorted(s3io.list_keys(s3, settings.bucket, "rejected/")) == [
+        "rejected/order_items_bad.csv", "rejected/products.csv"]
+    head = s3.head_object(Bucket=settings.bucket, Key="rejected/products.csv")
+    assert head["Metadata"]["rejection-reason"] == "empty file (0 bytes)"
+    assert {f["key"]: f["reason"] for f in execution.invalid_files}["input/products.csv"] == "empty file (0 bytes)"
+
+
+@pytest.mark.spark
+def test_a_failed_execution_leaves_its_files_for_a_rerun(pipeline, settings):
+    files = [
+        ("orders.csv", csv_bytes("orders", [order(1), order(2, "2024-03-02 00:00:00")])),
+        ("order_items.csv", csv_bytes("order_items", [item(1, 1), item(2, 2, price="4.5")])),
+        ("junk.csv", b"whatever"),
+    ]
+    keys = _put(settings, files)
+    dynamodb = s3io.client(settings, "dynamodb")
+    dynamodb.delete_table(TableName=settings.category_kpis_table)  # the transform's write will fail
+
+    failed = process_batch(settings, "exec-f1", keys, spark=pipeline.spark, progress=lambda _: None)
+    assert failed.status == "FAILED" and "ResourceNotFoundException" in failed.error
+    assert pipeline.keys("input/") == ["input/order_items.csv", "input/orders.csv"]
+    assert pipeline.keys("archive/") == []
+    assert pipeline.keys("rejected/") == ["rejected/junk.csv"]
+
+    from pipeline_tasks.local.stack import provision
+
+    provision(settings)  # the cause is fixed; the same files run again
+    rerun = process_batch(settings, "exec-f2", keys[:2], spark=pipeline.spark, progress=lambda _: None)
+    assert rerun.status == "SUCCEEDED", rerun.error
+    assert pipeline.keys("input/") == []
+    assert pipeline.keys("archive/") == ["archive/order_items.csv", "archive/orders.csv"]
+    ref = Reference()
+    for name, data in files:
+        ref.load(name, data)
+    expected_orders, expected_categories = ref.kpis()
+    assert pipeline.order_kpis() == expected_orders
+    assert pipeline.category_kpis() == expected_categories
