@@ -27,7 +27,10 @@ from pipeline_tasks.transforms.staging import count_key_problems
 class Source(Protocol):
     """A readable object: a local file or an S3 object."""
 
-    key: str
+    @property
+    def key(self) -> str:
+        """Object key (or path) of the source."""
+        ...
 
     def read_prefix(self, size: int) -> tuple[bytes, bool]:
         """The first ``size`` bytes, and whether they are the whole object."""

@@ -13,12 +13,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pipeline_tasks.io import dynamodb  # noqa: E402
-from pipeline_tasks.io import s3 as s3io  # noqa: E402
-from pipeline_tasks.local.runner import Execution, process_batch  # noqa: E402
-from pipeline_tasks.local.stack import MotoServer, provision  # noqa: E402
-from pipeline_tasks.settings import Settings  # noqa: E402
-from pipeline_tasks.steps import transform  # noqa: E402
+from pipeline_tasks.io import dynamodb
+from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.local.runner import Execution, process_batch
+from pipeline_tasks.local.stack import MotoServer, provision
+from pipeline_tasks.settings import Settings
+from pipeline_tasks.steps import transform
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "thelook"
 REPO = Path(__file__).resolve().parents[1]

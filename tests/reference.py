@@ -19,9 +19,28 @@ from decimal import Decimal
 
 REQUIRED = {
     "products": ["id", "sku", "cost", "category", "name", "brand", "retail_price", "department"],
-    "orders": ["order_id", "user_id", "status", "created_at", "returned_at", "shipped_at", "delivered_at", "num_of_item"],
-    "order_items": ["id", "order_id", "user_id", "product_id", "status", "created_at", "shipped_at", "delivered_at",
-                    "returned_at", "sale_price"],
+    "orders": [
+        "order_id",
+        "user_id",
+        "status",
+        "created_at",
+        "returned_at",
+        "shipped_at",
+        "delivered_at",
+        "num_of_item",
+    ],
+    "order_items": [
+        "id",
+        "order_id",
+        "user_id",
+        "product_id",
+        "status",
+        "created_at",
+        "shipped_at",
+        "delivered_at",
+        "returned_at",
+        "sale_price",
+    ],
 }
 KEYS = {"products": "id", "orders": "order_id", "order_items": "id"}
 INTS = {"id", "order_id", "user_id", "product_id", "num_of_item"}
@@ -130,7 +149,10 @@ class Reference:
         facts = [
             i
             for i in self.tables["order_items"].values()
-            if i["product_id"] is not None and i["sale_price"] is not None and i["sale_price"] > 0 and i["order_id"] in orders
+            if i["product_id"] is not None
+            and i["sale_price"] is not None
+            and i["sale_price"] > 0
+            and i["order_id"] in orders
         ]
         day_orders: dict[str, list[dict]] = defaultdict(list)
         for o in orders.values():

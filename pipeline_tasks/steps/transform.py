@@ -137,7 +137,7 @@ def run(
     log.info("transform (%s): %s day(s) to recompute", mode, "all" if dates is None else len(dates))
 
     order_rows, category_rows = compute_aggregates(orders, items, products, dates) if dates != [] else ([], [])
-    desired_orders = {(d,): item for d, item in order_kpi_items(order_rows).items()}
+    desired_orders: dict[dynamodb.Key, dict[str, Any]] = {(d,): i for d, i in order_kpi_items(order_rows).items()}
     desired_categories = category_kpi_items(category_rows)
 
     dynamodb_client = s3io.client(settings, "dynamodb")

@@ -105,9 +105,9 @@ def order_kpi_items(aggregates: Iterable[Mapping[str, Any]]) -> dict[str, dict[s
     return items
 
 
-def category_kpi_items(aggregates: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+def category_kpi_items(aggregates: Iterable[Mapping[str, Any]]) -> dict[tuple[str, ...], dict[str, Any]]:
     """CategoryKPIs items by (``category``, ``order_date``) from ``category_kpi_aggregates`` rows."""
-    items = {}
+    items: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in aggregates:
         revenue = row["revenue"]
         items[(row["category"], row["order_date"])] = {

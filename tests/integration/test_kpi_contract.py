@@ -30,56 +30,99 @@ def run_and_check(pipeline, batches):
 
 def test_basic_kpis_and_unknown_categories(pipeline):
     batch = [
-        ("products.csv", csv_bytes("products", [
-            product(1, "Tops"),
-            product(2, None),  # null category -> Unknown
-            product(3, "Jeans", cost="0"),  # excluded product -> its items are Unknown
-            product(4, "Socks", retail=None),  # excluded
-        ])),
-        ("orders.csv", csv_bytes("orders", [
-            order(10, "2024-03-01 10:00:00", user=1, status="Returned"),
-            order(11, "2024-03-01 11:00:00", user=1),
-            order(12, "2024-03-01 12:00:00", user=2, status="SHIPPED"),  # no items: still an order
-        ])),
-        ("order_items.csv", csv_bytes("order_items", [
-            item(100, 10, pid=1, price="10.005"),
-            item(101, 10, pid=2, price="20", status="RETURNED"),
-            item(102, 11, pid=3, price="1.10"),
-            item(103, 11, pid=99, price="2.20"),  # product missing -> Unknown
-            item(104, 11, pid=4, price="3.30"),
-        ])),
+        (
+            "products.csv",
+            csv_bytes(
+                "products",
+                [
+                    product(1, "Tops"),
+                    product(2, None),  # null category -> Unknown
+                    product(3, "Jeans", cost="0"),  # excluded product -> its items are Unknown
+                    product(4, "Socks", retail=None),  # excluded
+                ],
+            ),
+        ),
+        (
+            "orders.csv",
+            csv_bytes(
+                "orders",
+                [
+                    order(10, "2024-03-01 10:00:00", user=1, status="Returned"),
+                    order(11, "2024-03-01 11:00:00", user=1),
+                    order(12, "2024-03-01 12:00:00", user=2, status="SHIPPED"),  # no items: still an order
+                ],
+            ),
+        ),
+        (
+            "order_items.csv",
+            csv_bytes(
+                "order_items",
+                [
+                    item(100, 10, pid=1, price="10.005"),
+                    item(101, 10, pid=2, price="20", status="RETURNED"),
+                    item(102, 11, pid=3, price="1.10"),
+                    item(103, 11, pid=99, price="2.20"),  # product missing -> Unknown
+                    item(104, 11, pid=4, price="3.30"),
+                ],
+            ),
+        ),
     ]
     orders, categories = run_and_check(pipeline, [batch])
-    assert orders == {"2024-03-01": {"total_orders": 3, "total_revenue": D("36.61"), "total_items_sold": 5,
-                                     "unique_customers": 2, "return_rate": D("33.33")}}
-    assert categories[("Tops", "2024-03-01")] == {"daily_revenue": D("10.01"), "avg_order_value": D("10.01"),
-                                                  "avg_return_rate": D("0")}
-    assert categories[("Unknown", "2024-03-01")] == {"daily_revenue": D("26.60"), "avg_order_value": D("13.30"),
-                                                     "avg_return_rate": D("25")}
+    assert orders == {
+        "2024-03-01": {
+            "total_orders": 3,
+            "total_revenue": D("36.61"),
+            "total_items_sold": 5,
+            "unique_customers": 2,
+            "return_rate": D("33.33"),
+        }
+    }
+    assert categories[("Tops", "2024-03-01")] == {
+        "daily_revenue": D("10.01"),
+        "avg_order_value": D("10.01"),
+        "avg_return_rate": D("0"),
+    }
+    assert categories[("Unknown", "2024-03-01")] == {
+        "daily_revenue": D("26.60"),
+        "avg_order_value": D("13.30"),
+        "avg_return_rate": D("25"),
+    }
     assert set(categories) == {("Tops", "2024-03-01"), ("Unknown", "2024-03-01")}
 
 
 def test_cleaning_excludes_orders_and_items(pipeline):
     batch = [
-        ("orders.csv", csv_bytes("orders", [
-            order(1, "2024-03-02 00:00:00"),
-            order(2, "not a time"),  # created_at null -> excluded
-            order(3, "2024-03-02 00:00:00", items=0),  # num_of_item <= 0 -> excluded
-            order(4, "2024-03-02 00:00:00", items=None),  # num_of_item null -> excluded
-            order(5, "2024-03-02 00:00:00", items=-1),
-        ])),
-        ("order_items.csv", csv_bytes("order_items", [
-            item(1, 1, price="5"),
-            item(2, 1, price="0"),  # sale_price <= 0 -> excluded
-            item(3, 1, price="-5"),
-            item(4, 1, price=None),
-            item(5, 1, pid=None),  # product_id null -> excluded
-            item(6, 2, price="7"),  # order excluded -> not a fact
-            item(7, 3, price="7"),
-            item(8, 404, price="7"),  # order missing -> not a fact
-        ])),
+        (
+            "orders.csv",
+            csv_bytes(
+                "orders",
+                [
+                    order(1, "2024-03-02 00:00:00"),
+                    order(2, "not a time"),  # created_at null -> excluded
+                    order(3, "2024-03-02 00:00:00", items=0),  # num_of_item <= 0 -> excluded
+                    order(4, "2024-03-02 00:00:00", items=None),  # num_of_item null -> excluded
+                    order(5, "2024-03-02 00:00:00", items=-1),
+                ],
+            ),
+        ),
+        (
+            "order_items.csv",
+            csv_bytes(
+                "order_items",
+                [
+                    item(1, 1, price="5"),
+                    item(2, 1, price="0"),  # sale_price <= 0 -> excluded
+                    item(3, 1, price="-5"),
+                    item(4, 1, price=None),
+                    item(5, 1, pid=None),  # product_id null -> excluded
+                    item(6, 2, price="7"),  # order excluded -> not a fact
+                    item(7, 3, price="7"),
+                    item(8, 404, price="7"),  # order missing -> not a fact
+                ],
+            ),
+        ),
     ]
-    orders, categories = run_and_check(pipeline, [batch])
+    orders, _categories = run_and_check(pipeline, [batch])
     assert orders["2024-03-02"]["total_orders"] == 1
     assert orders["2024-03-02"]["total_items_sold"] == 1
     assert orders["2024-03-02"]["total_revenue"] == D("5")
@@ -157,12 +200,14 @@ def test_processing_the_same_file_twice_changes_nothing(pipeline):
 
 def test_rows_with_bad_keys_or_field_counts_are_not_staged(pipeline):
     header = "order_id,user_id,status,created_at,returned_at,shipped_at,delivered_at,num_of_item"
-    data = "\n".join([
-        header,
-        "1,1,Complete,2024-03-01 10:00:00,,,,1",
-        "2,1,Complete,2024-03-01 10:00:00,,,",  # wrong field count
-        "x,1,Complete,2024-03-01 10:00:00,,,,1",  # key not an integer
-        ",1,Complete,2024-03-01 10:00:00,,,,1",  # key missing
-    ]).encode()
+    data = "\n".join(
+        [
+            header,
+            "1,1,Complete,2024-03-01 10:00:00,,,,1",
+            "2,1,Complete,2024-03-01 10:00:00,,,",  # wrong field count
+            "x,1,Complete,2024-03-01 10:00:00,,,,1",  # key not an integer
+            ",1,Complete,2024-03-01 10:00:00,,,,1",  # key missing
+        ]
+    ).encode()
     orders, _ = run_and_check(pipeline, [[("orders.csv", data)]])
     assert orders["2024-03-01"]["total_orders"] == 1

@@ -47,14 +47,24 @@ def _batch(rng: random.Random, number: int, history: list[tuple[str, bytes]]) ->
         ]
         files.append((f"products_{number}.csv", csv_bytes("products", products)))
     orders = [
-        order(oid, _timestamp(rng), user=rng.randint(1, 6), status=rng.choice(STATUSES),
-              items=rng.choice([1, 2, 0, None]) if rng.random() < 0.2 else 1)
+        order(
+            oid,
+            _timestamp(rng),
+            user=rng.randint(1, 6),
+            status=rng.choice(STATUSES),
+            items=rng.choice([1, 2, 0, None]) if rng.random() < 0.2 else 1,
+        )
         for oid in (rng.randint(1, 40) for _ in range(rng.randint(3, 15)))
     ]
     files.append((f"orders_{number}.csv", csv_bytes("orders", orders)))
     items = [
-        item(iid, rng.randint(1, 45), pid=rng.choice([*range(1, 16), None]), price=_price(rng),
-             status=rng.choice(STATUSES))
+        item(
+            iid,
+            rng.randint(1, 45),
+            pid=rng.choice([*range(1, 16), None]),
+            price=_price(rng),
+            status=rng.choice(STATUSES),
+        )
         for iid in (rng.randint(1, 80) for _ in range(rng.randint(5, 25)))
     ]
     files.append((f"order_items_{number}.csv", csv_bytes("order_items", items)))

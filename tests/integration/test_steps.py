@@ -29,19 +29,24 @@ def _put(settings, files):
 
 
 def test_validation_result_document_and_staging_funnel(settings):
-    messy = "\n".join([
-        f"{ORDERS_HEADER},gender",
-        "1,10,Complete,2024-01-31 23:00:00,,,,1,F",
-        "2,10,Complete,2024-02-01 10:00:00,,,,1",  # one field short
-        "abc,10,Complete,2024-02-01 10:00:00,,,,1,M",
-        "1,11,Shipped,2024-02-01 01:00:00,,,,2,F",  # same key again: moves to February
-        "3,12,  Returned ,2024-02-02 10:00:00Z,,,,1,M",
-    ]).encode()
-    keys = _put(settings, [
-        ("orders_messy.csv", messy),
-        ("orders_later.csv", csv_bytes("orders", [order(3, "2024-02-03 00:00:00", user=13)])),
-        ("orders.txt", b"not ours"),
-    ])
+    messy = "\n".join(
+        [
+            f"{ORDERS_HEADER},gender",
+            "1,10,Complete,2024-01-31 23:00:00,,,,1,F",
+            "2,10,Complete,2024-02-01 10:00:00,,,,1",  # one field short
+            "abc,10,Complete,2024-02-01 10:00:00,,,,1,M",
+            "1,11,Shipped,2024-02-01 01:00:00,,,,2,F",  # same key again: moves to February
+            "3,12,  Returned ,2024-02-02 10:00:00Z,,,,1,M",
+        ]
+    ).encode()
+    keys = _put(
+        settings,
+        [
+            ("orders_messy.csv", messy),
+            ("orders_later.csv", csv_bytes("orders", [order(3, "2024-02-03 00:00:00", user=13)])),
+            ("orders.txt", b"not ours"),
+        ],
+    )
     result = validate.run(settings, "exec-1", keys)
     s3 = s3io.client(settings, "s3")
     assert s3io.get_json(s3, settings.bucket, "results/exec-1.json") == result
@@ -52,8 +57,11 @@ def test_validation_result_document_and_staging_funnel(settings):
 
     report = stage.run(settings, "exec-1", result["valid_files"])
     assert report["files"][0] == {
-        "key": "input/orders_messy.csv", "dataset": "orders", "rows_read": 5,
-        "rows_not_staged": {"wrong_field_count": 1, "non_integer_key": 1}, "rows_staged": 3,
+        "key": "input/orders_messy.csv",
+        "dataset": "orders",
+        "rows_read": 5,
+        "rows_not_staged": {"wrong_field_count": 1, "non_integer_key": 1},
+        "rows_staged": 3,
     }
     merge = report["tables"]["orders"]
     assert (merge["inserted"], merge["updated"], merge["rows_superseded_in_batch"]) == (2, 0, 2)
@@ -88,7 +96,9 @@ def test_invalid_files_are_rejected_with_their_reason(settings):
     s3 = s3io.client(settings, "s3")
     assert list(s3io.list_keys(s3, settings.bucket, "input/")) == []
     assert sorted(s3io.list_keys(s3, settings.bucket, "rejected/")) == [
-        "rejected/order_items_bad.csv", "rejected/products.csv"]
+        "rejected/order_items_bad.csv",
+        "rejected/products.csv",
+    ]
     head = s3.head_object(Bucket=settings.bucket, Key="rejected/products.csv")
     assert head["Metadata"]["rejection-reason"] == "empty file (0 bytes)"
     assert {f["key"]: f["reason"] for f in execution.invalid_files}["input/products.csv"] == "empty file (0 bytes)"
