@@ -678,6 +678,7 @@ def generate_increment(
     products, old = _build_base(int(base["n_items"]), int(base["seed"]), int(base["n_products"]))
     rng = np.random.default_rng([int(base["seed"]), 3, seed])
 
+    end = int(datetime.fromisoformat(base["end"]).timestamp())
     # Updates: a random set of base orders whose items add up to ~update_fraction * n_items.
     target = round(n_items * update_fraction)
     upd = np.empty(0, dtype=np.int64)
@@ -688,7 +689,10 @@ def generate_increment(
         upd = np.sort(pick[within])
     old.status[upd] = NEXT_STATUS[old.status[upd], (rng.random(upd.size) < 0.3).astype(int)]
     moved = rng.random(upd.size) < 0.2
-    shift = np.where(moved, rng.choice(np.r_[-30:0, 1:31], size=upd.size), 0) * DAY * MICROS
+    shift = np.where(moved, rng.integers(1, 31, upd.size), 0) * DAY * MICROS
+    # Move forwards or backwards, staying within [START, end of this increment's window).
+    forwards = (rng.random(upd.size) < 0.5) & (old.created[upd] + shift < (end + days * DAY) * MICROS)
+    shift = np.where(forwards | (old.created[upd] - shift < START * MICROS), shift, -shift)
     for ts in (old.created, old.shipped, old.delivered, old.returned):
         ts[upd] += shift
     old.num_zero[upd] = False
@@ -699,7 +703,6 @@ def generate_increment(
     old.item_status[item_rows[odd]] = rng.choice(5, size=int(odd.sum()), p=BASE_STATUS_P)
 
     # New orders after the (previous) end.
-    end = int(datetime.fromisoformat(base["end"]).timestamp())
     n_new = max(0, n_items - item_rows.size)
     new_columns: tuple[dict[str, pa.Array], dict[str, pa.Array]] | None = None
     new_orders = new_items = 0

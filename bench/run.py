@@ -1,0 +1,247 @@
+"""Benchmarks: time and peak memory per stage at chosen scales (``make bench``).
+
+Per scale (order items): generate TheLook-shaped CSVs, validate them, stage them
+into an empty local Delta lake, then compute the full KPI aggregates with Spark
+and with DuckDB on the same staged files (the yardstick, same process, same
+run); merge a 50k-item increment into the lake; and run the incremental batch
+(stage + Spark transform, DynamoDB on a local moto server) into the big lake and
+into an empty lake. Figures are ratios against the baseline of the same run.
+
+Results: ``bench/results/latest.json`` and a Markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from duckdb_kpis import duckdb_kpis
+from generate import generate_base, generate_increment
+
+from pipeline_tasks.contract import DATASETS_BY_NAME, ORDER_ITEMS, ORDERS, PRODUCTS, classify
+from pipeline_tasks.io import delta
+from pipeline_tasks.io import spark as spark_io
+from pipeline_tasks.io.s3 import LocalSource
+from pipeline_tasks.local.stack import MotoServer, provision
+from pipeline_tasks.settings import Settings
+from pipeline_tasks.steps import transform
+from pipeline_tasks.steps.stage import read_file_rows
+from pipeline_tasks.transforms.staging import dedupe_last_wins, with_execution_id
+from pipeline_tasks.validation import validate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _hwm_kib(pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _reset_hwm(pid: int | str = "self") -> None:
+    with suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def _jvm_pid(spark: Any) -> int | None:
+    try:
+        return int(spark.sparkContext._jvm.ProcessHandle.current().pid())
+    except Exception:
+        return None
+
+
+class Recorder:
+    """Times stages and records the peak RSS of this process and of Spark's JVM."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.jvm: int | None = None
+
+    @contextmanager
+    def stage(self, scale: int, name: str) -> Iterator[dict[str, Any]]:
+        _reset_hwm()
+        if self.jvm:
+            _reset_hwm(self.jvm)
+        row: dict[str, Any] = {"scale": scale, "stage": name}
+        started = time.perf_counter()
+        yield row
+        row["seconds"] = round(time.perf_counter() - started, 2)
+        row["python_peak_mib"] = round(_hwm_kib() / 1024)
+        if self.jvm:
+            row["jvm_peak_mib"] = round(_hwm_kib(self.jvm) / 1024)
+        self.rows.append(row)
+        print(
+            f"  {name:<42} {row['seconds']:>8.2f} s  py {row['python_peak_mib']:>6} MiB"
+            + (f"  jvm {row['jvm_peak_mib']:>6} MiB" if self.jvm else ""),
+            flush=True,
+        )
+
+
+def stage_files(settings: Settings, files: list[Path], execution_id: str) -> dict[str, Any]:
+    """Validate nothing; read, type, dedupe and merge local files into the lake (the StagingTask's work)."""
+    import pyarrow as pa
+
+    merges = {}
+    for dataset in (PRODUCTS, ORDERS, ORDER_ITEMS):
+        name = dataset.name
+        mine = [f for f in files if classify(f.name) is dataset]
+        if not mine:
+            continue
+        parts = [read_file_rows(LocalSource(f), dataset)[0] for f in mine]
+        rows = with_execution_id(dedupe_last_wins(pa.concat_tables(parts), dataset.key), execution_id)
+        table = delta.ensure_table(settings.table_uri(name), dataset, {})
+        merges[name] = delta.merge_rows(table, rows, dataset).__dict__
+    return merges
+
+
+def aggregates_spark(spark: Any, settings: Settings) -> tuple[list[dict], list[dict]]:
+    tables = {d.name: delta.ensure_table(settings.table_uri(d.name), d, {}) for d in (ORDERS, ORDER_ITEMS, PRODUCTS)}
+    frames = {n: transform._snapshot(spark, settings, t, DATASETS_BY_NAME[n]) for n, t in tables.items()}
+    return transform.compute_aggregates(frames["orders"], frames["order_items"], frames["products"], None)
+
+
+def aggregates_duckdb(settings: Settings) -> tuple[list[dict], list[dict]]:
+    def files(name: str) -> list[str]:
+        return delta.open_table(settings.table_uri(name), {}).file_uris()  # type: ignore[union-attr]
+
+    return duckdb_kpis(files("orders"), files("order_items"), files("products"))
+
+
+def _canonical(rows: list[dict]) -> list[tuple]:
+    return sorted(tuple((k, str(v) if v is not None else "0") for k, v in sorted(r.items())) for r in rows)
+
+
+def run_scale(scale: int, work: Path, rec: Recorder, spark: Any, server: MotoServer) -> dict[str, Any]:
+    print(f"\n== {scale:,} order items", flush=True)
+    data = work / f"data-{scale}"
+    lake = work / f"lake-{scale}"
+    shutil.rmtree(lake, ignore_errors=True)
+    with rec.stage(scale, "generate CSV (not part of the pipeline)"):
+        base = generate_base(data / "base", scale, seed=1)
+        generate_increment(data / "increment", base, n_items=50_000, days=3, seed=2)
+    base_files = sorted((data / "base").glob("*.csv"))
+    increment_files = sorted((data / "increment").glob("*.csv"))
+    settings = server.settings(
+        Settings(
+            lake_root=str(lake),
+            bucket=f"bench-{scale}",
+            order_kpis_table=f"O{scale}",
+            category_kpis_table=f"C{scale}",
+            spark_jars_dir=str(REPO / ".jars"),
+        )
+    )
+    provision(settings)
+
+    with rec.stage(scale, "validate (stream + row checks)") as row:
+        verdicts = [validate(LocalSource(f)) for f in base_files]
+        assert all(v.valid for v in verdicts), [v.reason for v in verdicts if not v.valid]
+        row["bytes"] = sum(f.stat().st_size for f in base_files)
+    with rec.stage(scale, "stage into empty lake (read+type+merge)"):
+        stage_files(settings, base_files, "bench-base")
+    with rec.stage(scale, "KPIs full, Spark (cold: first query)") as cold:
+        spark_orders, spark_categories = aggregates_spark(spark, settings)
+    with rec.stage(scale, "KPIs full, Spark (warm)") as warm:
+        aggregates_spark(spark, settings)
+    with rec.stage(scale, "KPIs full, DuckDB (yardstick)") as duck:
+        duck_orders, duck_categories = aggregates_duckdb(settings)
+    assert _canonical(spark_orders) == _canonical(duck_orders), "Spark and DuckDB order aggregates differ"
+    assert _canonical(spark_categories) == _canonical(duck_categories), "category aggregates differ"
+
+    with rec.stage(scale, "first KPI write to DynamoDB (moto)"):
+        transform.run(settings, "bench-full", spark=spark)
+
+    import pyarrow as pa
+
+    items_increment = [f for f in increment_files if f.name.startswith("order_items")]
+    parts = [read_file_rows(LocalSource(f), ORDER_ITEMS)[0] for f in items_increment]
+    rows = with_execution_id(dedupe_last_wins(pa.concat_tables(parts), ORDER_ITEMS.key), "bench-merge")
+    table = delta.ensure_table(settings.table_uri("order_items"), ORDER_ITEMS, {})
+    with rec.stage(scale, f"merge {rows.num_rows:,} items into the lake") as merge_row:
+        merge_row |= delta.merge_rows(table, rows, ORDER_ITEMS).__dict__
+
+    # The whole incremental batch (stage + transform), into the big lake and into an empty one.
+    results = {}
+    for label, target in (("big", settings), ("empty", None)):
+        if target is None:
+            empty_lake = work / f"lake-empty-{scale}"
+            shutil.rmtree(empty_lake, ignore_errors=True)
+            target = settings.with_overrides(
+                lake_root=str(empty_lake),
+                bucket=f"bench-e{scale}",
+                order_kpis_table=f"OE{scale}",
+                category_kpis_table=f"CE{scale}",
+            )
+            provision(target)
+        with rec.stage(scale, f"incremental batch into {label} lake") as inc:
+            stage_files(target, increment_files, f"bench-inc-{label}")
+            report = transform.run(target, f"bench-inc-{label}", spark=spark)
+            inc["affected_dates"] = (
+                len(report["affected_dates"] or []) if report["affected_dates"] is not None else "all"
+            )
+        results[label] = inc["seconds"]
+    return {
+        "spark_vs_duckdb": round(warm["seconds"] / duck["seconds"], 2),
+        "spark_cold_vs_duckdb": round(cold["seconds"] / duck["seconds"], 2),
+        "incremental_big_vs_empty": round(results["big"] / results["empty"], 2),
+        "merge_50k_seconds": merge_row["seconds"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scales", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (a temporary one by default)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="ecom-bench-"))
+    rec = Recorder()
+    summary: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    with MotoServer() as server:
+        settings = server.settings(Settings(spark_master="local[*]", spark_jars_dir=str(REPO / ".jars")))
+        session_started = time.perf_counter()
+        spark = spark_io.session(settings)
+        summary["spark_session_seconds"] = round(time.perf_counter() - session_started, 2)
+        rec.jvm = _jvm_pid(spark)
+        try:
+            summary["ratios"] = {str(s): run_scale(s, work, rec, spark, server) for s in args.scales}
+        finally:
+            spark.stop()
+    summary["stages"] = rec.rows
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print("\n| scale | stage | seconds | python peak MiB | JVM peak MiB |\n|---:|---|---:|---:|---:|")
+    for row in rec.rows:
+        print(
+            f"| {row['scale']:,} | {row['stage']} | {row['seconds']} | {row['python_peak_mib']} "
+            f"| {row.get('jvm_peak_mib', '')} |"
+        )
+    print("\n| scale | Spark/DuckDB (warm) | Spark cold/DuckDB | incremental big/empty lake | 50k merge s |")
+    print("|---:|---:|---:|---:|---:|")
+    for scale, r in summary["ratios"].items():
+        print(
+            f"| {int(scale):,} | {r['spark_vs_duckdb']} | {r['spark_cold_vs_duckdb']} | "
+            f"{r['incremental_big_vs_empty']} | {r['merge_50k_seconds']} |"
+        )
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
