@@ -644,7 +644,13 @@ def generate_base(out_dir: Path, n_items: int, seed: int = 0, *, n_products: int
 
 
 def generate_increment(
-    out_dir: Path, base: dict, n_items: int = 50_000, days: int = 3, update_fraction: float = 0.05, seed: int = 1
+    out_dir: Path,
+    base: dict,
+    n_items: int = 50_000,
+    days: int = 3,
+    update_fraction: float = 0.05,
+    seed: int = 1,
+    recent_days: int | None = 30,
 ) -> dict:
     """Write ``orders_increment.csv`` and ``order_items_increment.csv`` into ``out_dir``.
 
@@ -662,6 +668,8 @@ def generate_increment(
         n_items: Total item rows of the increment (new + updated, approximately).
         days: Width of the window, after ``base["end"]``, in which the new orders are created.
         update_fraction: Share of the rows that update existing base orders (0 .. 1).
+        recent_days: Updates pick orders created in this many days before the base's end (status
+            changes follow recent orders, as in a live shop); None picks from all base orders.
         seed: Random seed of the increment.
 
     Returns:
@@ -683,7 +691,10 @@ def generate_increment(
     target = round(n_items * update_fraction)
     upd = np.empty(0, dtype=np.int64)
     if target > 0:
-        pick = rng.permutation(old.order_id.size)[: min(old.order_id.size, target)]
+        candidates = np.arange(old.order_id.size)
+        if recent_days is not None:
+            candidates = np.flatnonzero(old.created >= (end - recent_days * DAY) * MICROS)
+        pick = candidates[rng.permutation(candidates.size)[: min(candidates.size, target)]]
         within = np.cumsum(old.count[pick]) <= target
         within[0] = True
         upd = np.sort(pick[within])

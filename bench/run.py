@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,16 @@ def aggregates_duckdb(settings: Settings) -> tuple[list[dict], list[dict]]:
 
 
 def _canonical(rows: list[dict]) -> list[tuple]:
-    return sorted(tuple((k, str(v) if v is not None else "0") for k, v in sorted(r.items())) for r in rows)
+    """Rows comparable across engines: numbers normalised, a missing sum is 0."""
+
+    def value(v: Any) -> str:
+        if v is None:
+            return "0"
+        if isinstance(v, (int, Decimal)):
+            return str(Decimal(v).normalize())
+        return str(v)
+
+    return sorted(tuple((k, value(v)) for k, v in sorted(r.items())) for r in rows)
 
 
 def run_scale(scale: int, work: Path, rec: Recorder, spark: Any, server: MotoServer) -> dict[str, Any]:

@@ -83,6 +83,12 @@ def count_key_problems(batch: pa.RecordBatch | pa.Table, dataset: Dataset) -> di
 def parse_int64(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Trimmed strings to int64; anything but an optional sign and digits becomes null."""
     values = _combine(values)
+    # Fast path when every value is digits after a sign (Arrow's own parser would also take "0x10").
+    if pc.all(pc.utf8_is_digit(pc.utf8_ltrim(values, characters="+-"))).as_py() is not False:
+        try:
+            return pc.cast(values, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     short = pc.fill_null(pc.match_substring_regex(values, _INTEGER), False)
     result = pc.cast(pc.if_else(short, _strip_plus(values), pa.scalar(None, pa.string())), pa.int64())
     long_mask = pc.fill_null(pc.match_substring_regex(values, _LONG_INTEGER), False)
@@ -95,6 +101,11 @@ def parse_decimal(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Trimmed strings to decimal(38, 18); digits past the 18th decimal are dropped."""
     values = _combine(values)
     plain = pc.fill_null(pc.match_substring_regex(values, _PLAIN_DECIMAL), False)
+    if pc.all(plain).as_py() is not False:
+        try:  # fast path: plain numbers with at most 18 decimals
+            return pc.cast(values, MONEY)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     truncated = pc.replace_substring_regex(_strip_plus(values), r"(\.[0-9]{18})[0-9]+$", r"\1")
     result = pc.cast(pc.if_else(plain, truncated, pa.scalar(None, pa.string())), MONEY)
     exponent = pc.fill_null(pc.match_substring_regex(values, _EXPONENT_DECIMAL), False)
@@ -110,19 +121,41 @@ def parse_timestamp(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     or nothing (UTC). Fractions finer than a microsecond are truncated.
     """
     values = _combine(values)
+    accepted = pc.fill_null(pc.match_substring_regex(values, _TIMESTAMP), False)
+    candidates = pc.if_else(accepted, values, pa.scalar(None, pa.string()))
+    # Fast path: Arrow's ISO 8601 parser, once the suffix is in its vocabulary. It
+    # refuses the whole array on one impossible value (2023-02-30), hence the careful path.
+    iso = pc.replace_substring_regex(candidates, r"\s*UTC$", "Z")
+    iso = pc.replace_substring_regex(iso, r"\s+([+-][0-9]{2}(:?[0-9]{2})?)$", r"\1")
+    has_zone = pc.match_substring_regex(iso, r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$")
+    iso = pc.if_else(has_zone, iso, pc.binary_join_element_wise(iso, "Z", ""))
+    try:
+        return pc.cast(iso, TIMESTAMP)
+    except pa.ArrowInvalid:
+        return _parse_timestamp_carefully(candidates)
+
+
+def _parse_timestamp_carefully(values: pa.Array) -> pa.Array:
+    """Field by field: impossible dates and times become null instead of failing the array."""
     parts = pc.extract_regex(values, _TIMESTAMP)
     date, hm, sec, frac, tz = (pc.struct_field(parts, name) for name in ("date", "hm", "sec", "frac", "tz"))
     seconds = pc.if_else(pc.equal(sec, ""), ":00", sec)
     wall = pc.binary_join_element_wise(date, "T", hm, seconds, "")
     local = pc.strptime(wall, format=_WALL_FORMAT, unit="us", error_is_null=True)
-    # strptime rolls impossible dates over (2023-02-30 -> 2023-03-02): reject them.
-    local = pc.if_else(pc.equal(pc.strftime(pc.cast(local, pa.timestamp("s")), format=_WALL_FORMAT), wall), local, None)
-    micros = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(pc.utf8_slice_codeunits(frac, 1), 6, "0"), 0, 6), pa.int64())
-    offset = _offset_seconds(tz)
-    total = pc.subtract(
-        pc.add(pc.cast(local, pa.int64()), micros),
-        pc.multiply(offset, 1_000_000),
+    # strptime rolls impossible values over (02-30 -> 03-02, 25:00 -> 01:00 next day): reject them.
+    written = [
+        (pc.day(local), pc.utf8_slice_codeunits(date, 8, 10)),
+        (pc.hour(local), pc.utf8_slice_codeunits(hm, 0, 2)),
+        (pc.minute(local), pc.utf8_slice_codeunits(hm, 3, 5)),
+        (pc.second(local), pc.utf8_slice_codeunits(seconds, 1, 3)),
+    ]
+    intact = pc.and_(
+        pc.and_(*[pc.equal(a, pc.cast(b, pa.int64())) for a, b in written[:2]]),
+        pc.and_(*[pc.equal(a, pc.cast(b, pa.int64())) for a, b in written[2:]]),
     )
+    local = pc.if_else(intact, local, None)
+    micros = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(pc.utf8_slice_codeunits(frac, 1), 6, "0"), 0, 6), pa.int64())
+    total = pc.subtract(pc.add(pc.cast(local, pa.int64()), micros), pc.multiply(_offset_seconds(tz), 1_000_000))
     return pc.cast(total, pa.timestamp("us")).cast(TIMESTAMP)
 
 

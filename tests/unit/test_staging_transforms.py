@@ -82,6 +82,10 @@ def test_decimals_are_exact(text, expected):
         ("1e3", None),
         ("x", None),
         (None, None),
+        ("0x10", None),
+        ("0X1F", None),
+        ("--5", None),
+        ("\u0661\u0662", None),
     ],
 )
 def test_integers(text, expected):
