@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 SESSION_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.adaptive.enabled": "true",
+    # Orders (order_id, order_date) of a few million rows fit a broadcast: the fact join then
+    # needs no shuffle of the items. Larger tables fall back to a shuffle join by themselves.
+    "spark.sql.autoBroadcastJoinThreshold": "256m",
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.ui.enabled": "false",

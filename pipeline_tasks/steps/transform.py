@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from deltalake import DeltaTable
@@ -69,7 +69,7 @@ def _at_version(table: DeltaTable, version: int, options: Mapping[str, str]) -> 
 
 
 def compute_aggregates(
-    orders: DataFrame, items: DataFrame, products: DataFrame, dates: list[str] | None
+    orders: DataFrame, items: DataFrame, products: DataFrame, dates: list[date] | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Collect the KPI aggregates of the given days (all days when None)."""
     cleaned_orders = with_order_date(clean_orders(orders))
@@ -112,7 +112,7 @@ def run(
     items = _snapshot(spark, settings, tables[ORDER_ITEMS.name], ORDER_ITEMS)
     products = _snapshot(spark, settings, tables[PRODUCTS.name], PRODUCTS)
 
-    dates: list[str] | None = None
+    dates: list[date] | None = None
     categories_before: set[str] = set()
     mode = "full"
     if checkpoint is not None:
@@ -128,7 +128,7 @@ def run(
             affected = affected_dates(
                 orders,
                 items,
-                _single_column(spark, "order_date", changes.changed_days(order_changes), T.StringType()),
+                _single_column(spark, "order_date", changes.changed_days(order_changes), T.DateType()),
                 _single_column(spark, "order_id", changes.changed_keys(item_changes, "order_id"), T.LongType()),
                 recategorised_products(products_before, products),
             )
@@ -148,10 +148,11 @@ def run(
     else:
         categories_now = {r["category"] for r in product_category(products).distinct().collect()} if dates else set()
         categories = categories_before | categories_now | {UNKNOWN} | {c for c, _ in desired_categories}
-        category_keys = [(c, d) for c in sorted(categories) for d in dates]
-        existing_orders = dynamodb.get_items(dynamodb_client, order_spec, [(d,) for d in dates])
+        days = [d.isoformat() for d in dates]
+        category_keys = [(c, d) for c in sorted(categories) for d in days]
+        existing_orders = dynamodb.get_items(dynamodb_client, order_spec, [(d,) for d in days])
         if len(category_keys) > SCAN_THRESHOLD:
-            wanted = set(dates)
+            wanted = set(days)
             existing_categories = {
                 category_spec.key_of(i): i
                 for i in dynamodb.scan_items(dynamodb_client, category_spec)
@@ -178,7 +179,7 @@ def run(
         "mode": mode,
         "versions": versions,
         "previous_versions": None if checkpoint is None else checkpoint["versions"],
-        "affected_dates": dates,
+        "affected_dates": None if dates is None else [d.isoformat() for d in dates],
         "tables": written,
         "order_kpis": [_jsonable(i) for i in desired_orders.values()],
         "seconds": round(time.perf_counter() - started, 3),

@@ -7,16 +7,18 @@ post-images (the row after); the pre-image of a moved order carries its old
 
 from __future__ import annotations
 
+from datetime import date
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def changed_days(order_changes: pa.Table) -> list[str]:
-    """Every UTC day (``YYYY-MM-DD``) an order in the feed was created on, before or after."""
+def changed_days(order_changes: pa.Table) -> list[date]:
+    """Every UTC day an order in the feed was created on, before or after the change."""
     if order_changes.num_rows == 0:
         return []
     created = order_changes.column("created_at").drop_null()
-    days = pc.unique(pc.strftime(created, format="%Y-%m-%d"))
+    days = pc.unique(pc.cast(pc.cast(created, pa.timestamp("us", tz="UTC")), pa.date32()))
     return sorted(days.to_pylist())
 
 

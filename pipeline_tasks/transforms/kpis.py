@@ -8,6 +8,7 @@ fractions, so a value is never rounded twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -23,8 +24,8 @@ _CENT = Decimal("0.01")
 
 
 def order_date(created_at: str = "created_at") -> Column:
-    """The UTC calendar day (``YYYY-MM-DD``) of a timestamp; the session time zone must be UTC."""
-    return F.date_format(F.col(created_at), "yyyy-MM-dd")
+    """The UTC calendar day of a timestamp (DateType); the session time zone must be UTC."""
+    return F.to_date(F.col(created_at))
 
 
 def with_order_date(orders: DataFrame) -> DataFrame:
@@ -48,19 +49,20 @@ def fact_items(order_items: DataFrame, orders: DataFrame, categories: DataFrame)
 
 
 def order_kpi_aggregates(orders: DataFrame, facts: DataFrame) -> DataFrame:
-    """One row per ``order_date`` with at least one cleaned order: exact sums and counts."""
-    per_order = facts.groupBy("order_id").agg(F.sum("sale_price").alias("revenue"), F.count(F.lit(1)).alias("items"))
-    return (
-        orders.join(per_order, "order_id", "left")
-        .groupBy("order_date")
-        .agg(
-            F.count(F.lit(1)).alias("total_orders"),
-            F.sum("revenue").alias("revenue"),
-            F.sum("items").alias("items"),
-            F.countDistinct("user_id").alias("unique_customers"),
-            F.sum(_is_returned("status")).alias("returned_orders"),
-        )
+    """One row per ``order_date`` with at least one cleaned order: exact sums and counts.
+
+    Orders and fact items are aggregated per day separately (the item side needs no
+    shuffle beyond a per-day partial sum), then joined on the day.
+    """
+    per_day_orders = orders.groupBy("order_date").agg(
+        F.count(F.lit(1)).alias("total_orders"),
+        F.countDistinct("user_id").alias("unique_customers"),
+        F.sum(_is_returned("status")).alias("returned_orders"),
     )
+    per_day_items = facts.groupBy("order_date").agg(
+        F.sum("sale_price").alias("revenue"), F.count(F.lit(1)).alias("items")
+    )
+    return per_day_orders.join(per_day_items, "order_date", "left")
 
 
 def category_kpi_aggregates(facts: DataFrame) -> DataFrame:
@@ -84,6 +86,10 @@ def round_half_up(value: Fraction | Decimal | int) -> Decimal:
     return (Decimal(cents if exact >= 0 else -cents) * _CENT).quantize(_CENT)
 
 
+def _day(value: date | str) -> str:
+    return value if isinstance(value, str) else value.isoformat()
+
+
 def _ratio(numerator: Decimal | int, denominator: int) -> Fraction:
     return Fraction(numerator) / denominator
 
@@ -94,8 +100,9 @@ def order_kpi_items(aggregates: Iterable[Mapping[str, Any]]) -> dict[str, dict[s
     for row in aggregates:
         revenue = row["revenue"] or Decimal(0)
         total = int(row["total_orders"])
-        items[row["order_date"]] = {
-            "order_date": row["order_date"],
+        day = _day(row["order_date"])
+        items[day] = {
+            "order_date": day,
             "total_orders": total,
             "total_revenue": round_half_up(revenue),
             "total_items_sold": int(row["items"] or 0),
@@ -110,9 +117,10 @@ def category_kpi_items(aggregates: Iterable[Mapping[str, Any]]) -> dict[tuple[st
     items: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in aggregates:
         revenue = row["revenue"]
-        items[(row["category"], row["order_date"])] = {
+        day = _day(row["order_date"])
+        items[(row["category"], day)] = {
             "category": row["category"],
-            "order_date": row["order_date"],
+            "order_date": day,
             "daily_revenue": round_half_up(revenue),
             "avg_order_value": round_half_up(_ratio(revenue, int(row["orders"]))),
             "avg_return_rate": round_half_up(_ratio(100 * int(row["returned_items"]), int(row["items"]))),
