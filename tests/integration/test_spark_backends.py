@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import pytest
 from builders import csv_bytes, item, order, product
 from conftest import Pipeline
@@ -9,6 +16,7 @@ from reference import Reference
 
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.local.connect import SparkConnectServer
+from pipeline_tasks.settings import Settings
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws, pytest.mark.slow]
 
@@ -34,15 +42,25 @@ def _run(pipeline: Pipeline) -> None:
 
 
 def test_transform_through_a_spark_connect_server(settings):
+    """The client runs in its own process: PySpark refuses a Connect session beside a classic one."""
     with SparkConnectServer(settings) as server:
-        remote = settings.with_overrides(spark_remote=server.url)
-        session = spark_io.session(remote)
-        try:
-            assert type(session).__module__.startswith("pyspark.sql.connect")
-            _run(Pipeline(remote, session))
-        finally:
-            session.stop()
+        env = {**os.environ, **settings.to_env(), "PIPELINE_SPARK_REMOTE": server.url}
+        client = subprocess.run(
+            [sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600, check=False
+        )
+    assert client.returncode == 0, client.stdout[-3000:] + client.stderr[-3000:]
+    assert "connect session: pyspark.sql.connect" in client.stdout
 
 
 def test_delta_spark_reader_gives_the_same_kpis(settings, spark):
     _run(Pipeline(settings.with_overrides(spark_delta_reader="delta-spark"), spark))
+
+
+if __name__ == "__main__":  # the Connect client of test_transform_through_a_spark_connect_server
+    remote = Settings.from_env()
+    session = spark_io.session(remote)
+    print("connect session:", type(session).__module__)
+    try:
+        _run(Pipeline(remote, session))
+    finally:
+        session.stop()
