@@ -101,6 +101,11 @@ def process_batch(
     try:
         result = timed("validate", lambda: validate.run(settings, execution_id, keys))
         execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
+        for item in result["valid_files"]:
+            dropped = ", ".join(f"{n} {reason}" for reason, n in item["rows_not_staged"].items())
+            progress(
+                f"    valid {item['key']}: {item['rows_read']} rows" + (f" ({dropped} not staged)" if dropped else "")
+            )
         execution.invalid_files = [{"key": f["key"], "reason": f["reason"]} for f in result["invalid_files"]]
         for item in execution.invalid_files:
             progress(f"    rejected {item['key']}: {item['reason']}")
@@ -112,7 +117,9 @@ def process_batch(
                 progress(
                     f"    {table}: {counts['put']} put, {counts['deleted']} deleted, {counts['unchanged']} unchanged"
                 )
-            timed("archive", lambda: files.archive(settings, [f["key"] for f in result["valid_files"]]))
+            archived = timed("archive", lambda: files.archive(settings, [f["key"] for f in result["valid_files"]]))
+            for key in archived:
+                progress(f"    archived {key}")
         execution.status = "SUCCEEDED"
     except (PipelineError, Exception) as error:
         log.exception("batch %s failed", execution_id)
