@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -92,10 +91,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     return 2
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, indent=2, default=str)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -92,9 +93,8 @@ def session(settings: Settings) -> SparkSession:
     started = time.perf_counter()
     if settings.spark_remote:
         spark = SparkSession.builder.remote(settings.spark_remote).getOrCreate()
-        for key, value in SESSION_CONF.items():
-            if key.startswith("spark.sql.session") or key == "spark.sql.shuffle.partitions":
-                spark.conf.set(key, value)
+        # The server owns its static options (jars, S3A); these are per session.
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
         spark.conf.set("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
     else:
         if not settings.jars():
@@ -105,7 +105,7 @@ def session(settings: Settings) -> SparkSession:
         # A Spark Connect session earlier in this process leaves this set, which would
         # turn the next classic builder into a Connect client without a URL.
         os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
-        os.environ.setdefault("PYSPARK_PYTHON", _python())
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         if settings.spark_master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder: Any = SparkSession.builder.master(settings.spark_master).appName("ecom-pipeline")
@@ -115,12 +115,6 @@ def session(settings: Settings) -> SparkSession:
         spark.sparkContext.setLogLevel("ERROR")
     log.info("spark session ready in %.1f s", time.perf_counter() - started)
     return spark
-
-
-def _python() -> str:
-    import sys
-
-    return sys.executable
 
 
 #: Reader features that change which rows a data file holds; the file-list reader refuses them.
