@@ -199,6 +199,8 @@ def run_scale(scale: int, work: Path, rec: Recorder, spark: Any, server: MotoSer
         with rec.stage(scale, f"incremental batch into {label} lake") as inc:
             stage_files(target, increment_files, f"bench-inc-{label}")
             report = transform.run(target, f"bench-inc-{label}", spark=spark)
+            inc["transform_phases"] = report["seconds_by_phase"]
+            print(f"    transform phases: {report['seconds_by_phase']}", flush=True)
             inc["affected_dates"] = (
                 len(report["affected_dates"] or []) if report["affected_dates"] is not None else "all"
             )

@@ -101,6 +101,7 @@ def run(
         The transform report (also written to ``reports/{execution_id}/transform.json``).
     """
     started = time.perf_counter()
+    phases: dict[str, float] = {}
     s3 = s3io.client(settings, "s3")
     options = delta.storage_options(settings)
     tables = {d.name: delta.ensure_table(settings.table_uri(d.name), d, options) for d in DATASETS}
@@ -112,6 +113,7 @@ def run(
     items = _snapshot(spark, settings, tables[ORDER_ITEMS.name], ORDER_ITEMS)
     products = _snapshot(spark, settings, tables[PRODUCTS.name], PRODUCTS)
 
+    phases["open tables and Spark"] = _lap(started, phases)
     dates: list[date] | None = None
     categories_before: set[str] = set()
     mode = "full"
@@ -125,18 +127,22 @@ def run(
             item_changes = delta.read_changes(tables[ORDER_ITEMS.name], seen[ORDER_ITEMS.name])
             before = _at_version(tables[PRODUCTS.name], seen[PRODUCTS.name], options)
             products_before = _snapshot(spark, settings, before, PRODUCTS)
+            # Collected (products are few) so that an empty set lets Spark drop the items scan.
+            recategorised = [r["product_id"] for r in recategorised_products(products_before, products).collect()]
             affected = affected_dates(
                 orders,
                 items,
                 _single_column(spark, "order_date", changes.changed_days(order_changes), T.DateType()),
                 _single_column(spark, "order_id", changes.changed_keys(item_changes, "order_id"), T.LongType()),
-                recategorised_products(products_before, products),
+                _single_column(spark, "product_id", recategorised, T.LongType()),
             )
             dates = sorted(r["order_date"] for r in affected.collect())
             categories_before = {r["category"] for r in product_category(products_before).distinct().collect()}
     log.info("transform (%s): %s day(s) to recompute", mode, "all" if dates is None else len(dates))
+    phases["find affected days"] = _lap(started, phases)
 
     order_rows, category_rows = compute_aggregates(orders, items, products, dates) if dates != [] else ([], [])
+    phases["compute KPIs"] = _lap(started, phases)
     desired_orders: dict[dynamodb.Key, dict[str, Any]] = {(d,): i for d, i in order_kpi_items(order_rows).items()}
     desired_categories = category_kpi_items(category_rows)
 
@@ -161,6 +167,7 @@ def run(
         else:
             existing_categories = dynamodb.get_items(dynamodb_client, category_spec, category_keys)
 
+    phases["read DynamoDB"] = _lap(started, phases)
     resource = _dynamodb_resource(settings)
     extra = {"execution_id": execution_id, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     written = {}
@@ -173,6 +180,7 @@ def run(
         written[spec.name] = {"put": len(puts), "deleted": len(deletes), "unchanged": unchanged}
         log.info("%s: %d put, %d deleted, %d unchanged", spec.name, len(puts), len(deletes), unchanged)
 
+    phases["write DynamoDB"] = _lap(started, phases)
     s3io.put_json(s3, settings.bucket, checkpoint_key(settings), {"versions": versions, "execution_id": execution_id})
     report = {
         "execution_id": execution_id,
@@ -183,9 +191,15 @@ def run(
         "tables": written,
         "order_kpis": [_jsonable(i) for i in desired_orders.values()],
         "seconds": round(time.perf_counter() - started, 3),
+        "seconds_by_phase": phases,
     }
     s3io.put_json(s3, settings.bucket, report_key(settings, execution_id, "transform"), report)
     return report
+
+
+def _lap(started: float, phases: Mapping[str, float]) -> float:
+    """Seconds since the end of the previous phase."""
+    return round(time.perf_counter() - started - sum(phases.values()), 3)
 
 
 def _single_column(spark: SparkSession, name: str, values: list[Any], kind: T.DataType) -> DataFrame:
