@@ -8,19 +8,13 @@ Clients then use ``PIPELINE_SPARK_REMOTE=sc://127.0.0.1:PORT``.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
 import pyspark
 
-from pipeline_tasks.errors import StackError
 from pipeline_tasks.io.spark import session_conf
-from pipeline_tasks.local.stack import free_port
+from pipeline_tasks.local.process import ServerProcess, free_port, port_open
 from pipeline_tasks.settings import Settings
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -34,8 +28,8 @@ class SparkConnectServer:
         self.master = master
         self.port = free_port()
         self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log: IO[bytes] | None = None
+        env = dict(os.environ, SPARK_HOME=str(Path(pyspark.__file__).parent), SPARK_LOCAL_IP="127.0.0.1")
+        self.server = ServerProcess("spark-connect", self.command(), env)
 
     @property
     def url(self) -> str:
@@ -57,34 +51,11 @@ class SparkConnectServer:
         return command
 
     def start(self) -> SparkConnectServer:
-        env = dict(os.environ, SPARK_HOME=str(Path(pyspark.__file__).parent), SPARK_LOCAL_IP="127.0.0.1")
-        self.log = tempfile.NamedTemporaryFile(prefix="spark-connect-", suffix=".log", delete=False)  # noqa: SIM115
-        self.process = subprocess.Popen(self.command(), env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StackError(f"Spark Connect server exited: {Path(self.log.name).read_text()[-3000:]}")
-            with socket.socket() as sock:
-                sock.settimeout(0.5)
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.5)
-        self.stop()
-        raise StackError(f"Spark Connect server did not listen on {self.url} within {self.startup_timeout:.0f} s")
+        self.server.start(lambda: port_open(self.port), self.startup_timeout)
+        return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        if self.log is not None:
-            self.log.close()
-            Path(self.log.name).unlink(missing_ok=True)
-            self.log = None
+        self.server.stop()
 
     def __enter__(self) -> SparkConnectServer:
         return self.start()
