@@ -138,6 +138,9 @@ def run(
             )
             dates = sorted(r["order_date"] for r in affected.collect())
             categories_before = {r["category"] for r in product_category(products_before).distinct().collect()}
+            # Categories an earlier failed run may have written from an intermediate version.
+            product_changes = delta.read_changes(tables[PRODUCTS.name], seen[PRODUCTS.name])
+            categories_before |= set(changes.changed_keys(product_changes, "category"))
     log.info("transform (%s): %s day(s) to recompute", mode, "all" if dates is None else len(dates))
     phases["find affected days"] = _lap(started, phases)
 

@@ -8,6 +8,7 @@ post-images (the row after); the pre-image of a moved order carries its old
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,7 +23,7 @@ def changed_days(order_changes: pa.Table) -> list[date]:
     return sorted(days.to_pylist())
 
 
-def changed_keys(changes: pa.Table, column: str) -> list[int]:
+def changed_keys(changes: pa.Table, column: str) -> list[Any]:
     """Distinct non-null values of ``column`` in the feed, before or after the change."""
     if changes.num_rows == 0:
         return []
