@@ -27,4 +27,7 @@ def changed_keys(changes: pa.Table, column: str) -> list[Any]:
     """Distinct non-null values of ``column`` in the feed, before or after the change."""
     if changes.num_rows == 0:
         return []
-    return sorted(pc.unique(changes.column(column).drop_null()).to_pylist())
+    values = changes.column(column)
+    if values.type == pa.string_view():  # delta-rs change feeds return strings as views
+        values = values.cast(pa.string())
+    return sorted(pc.unique(values.drop_null()).to_pylist())

@@ -135,3 +135,10 @@ def test_products_keep_department_for_partitioning():
 def test_dedupe_keeps_the_last_row_of_each_key():
     rows = pa.table({"id": [3, 1, 3, 2, 1], "v": ["a", "b", "c", "d", "e"]})
     assert dedupe_last_wins(rows, "id").to_pydict() == {"id": [1, 2, 3], "v": ["e", "d", "c"]}
+
+
+def test_change_feed_values_of_any_string_layout():
+    from pipeline_tasks.transforms.changes import changed_keys
+
+    feed = pa.table({"category": pa.array(["b", None, "a", "b"], pa.string_view())})
+    assert changed_keys(feed, "category") == ["a", "b"]
