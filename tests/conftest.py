@@ -78,6 +78,20 @@ class Pipeline:
         assert execution.status == "SUCCEEDED", execution.error
         return execution
 
+    def run_and_check(self, batches: list[list[tuple[str, bytes]]]) -> tuple[dict, dict]:
+        """Run batches in order; after each, both tables must equal the reference's KPIs (§6)."""
+        from reference import Reference
+
+        ref = Reference()
+        for batch in batches:
+            self.run_batch(batch)
+            for name, data in batch:
+                ref.load(name, data)
+            expected_orders, expected_categories = ref.kpis()
+            assert self.order_kpis() == expected_orders
+            assert self.category_kpis() == expected_categories
+        return self.order_kpis(), self.category_kpis()
+
     def full_recompute(self) -> dict[str, Any]:
         return transform.run(self.settings, "full-recompute", spark=self.spark, full=True)
 

@@ -11,21 +11,8 @@ from decimal import Decimal as D
 
 import pytest
 from builders import csv_bytes, item, order, product
-from reference import Reference
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws]
-
-
-def run_and_check(pipeline, batches):
-    ref = Reference()
-    for batch in batches:
-        pipeline.run_batch(batch)
-        for name, data in batch:
-            ref.load(name, data)
-        expected_orders, expected_categories = ref.kpis()
-        assert pipeline.order_kpis() == expected_orders
-        assert pipeline.category_kpis() == expected_categories
-    return pipeline.order_kpis(), pipeline.category_kpis()
 
 
 def test_basic_kpis_and_unknown_categories(pipeline):
@@ -67,7 +54,7 @@ def test_basic_kpis_and_unknown_categories(pipeline):
             ),
         ),
     ]
-    orders, categories = run_and_check(pipeline, [batch])
+    orders, categories = pipeline.run_and_check([batch])
     assert orders == {
         "2024-03-01": {
             "total_orders": 3,
@@ -122,7 +109,7 @@ def test_cleaning_excludes_orders_and_items(pipeline):
             ),
         ),
     ]
-    orders, _categories = run_and_check(pipeline, [batch])
+    orders, _categories = pipeline.run_and_check([batch])
     assert orders["2024-03-02"]["total_orders"] == 1
     assert orders["2024-03-02"]["total_items_sold"] == 1
     assert orders["2024-03-02"]["total_revenue"] == D("5")
@@ -144,7 +131,7 @@ def test_order_date_is_the_utc_day_of_the_orders_created_at(pipeline, created_at
         # the item's own created_at is another day: the order's day counts
         ("order_items.csv", csv_bytes("order_items", [item(1, 1, created_at="2030-01-01 00:00:00")])),
     ]
-    orders, categories = run_and_check(pipeline, [batch])
+    orders, categories = pipeline.run_and_check([batch])
     assert list(orders) == [day]
     assert list(categories) == [("Unknown", day)]
 
@@ -164,7 +151,7 @@ def test_upserts_moved_orders_and_no_stale_items(pipeline):
     fourth = [  # item 2 moves to order 1; order 2 keeps no items
         ("order_items_fix.csv", csv_bytes("order_items", [item(2, 1, pid=2, price="30")])),
     ]
-    orders, categories = run_and_check(pipeline, [first, second, third, fourth])
+    orders, categories = pipeline.run_and_check([first, second, third, fourth])
     assert set(orders) == {"2024-03-03", "2024-03-05"}
     assert orders["2024-03-05"]["total_items_sold"] == 0
     assert set(categories) == {("Tops", "2024-03-03"), ("Denim", "2024-03-03")}
@@ -179,7 +166,7 @@ def test_last_row_wins_within_a_file_across_files_and_batches(pipeline):
         ("order_items.csv", csv_bytes("order_items", [item(1, 1, price="1"), item(1, 1, price="2")])),
     ]
     later = [("orders_c.csv", csv_bytes("orders", [order(1, user=4, status="returned")]))]  # later batch wins
-    orders, _ = run_and_check(pipeline, [batch, later])
+    orders, _ = pipeline.run_and_check([batch, later])
     assert orders["2024-03-01"]["total_revenue"] == D("2")
     assert orders["2024-03-01"]["return_rate"] == D("100")
 
@@ -189,7 +176,7 @@ def test_processing_the_same_file_twice_changes_nothing(pipeline):
         ("orders.csv", csv_bytes("orders", [order(1), order(2, "2024-03-02 00:00:00")])),
         ("order_items.csv", csv_bytes("order_items", [item(1, 1), item(2, 2)])),
     ]
-    run_and_check(pipeline, [batch])
+    pipeline.run_and_check([batch])
     before = pipeline.order_kpis(), pipeline.category_kpis()
     execution = pipeline.run_batch(batch)
     assert execution.status == "SUCCEEDED"
@@ -209,5 +196,5 @@ def test_rows_with_bad_keys_or_field_counts_are_not_staged(pipeline):
             ",1,Complete,2024-03-01 10:00:00,,,,1",  # key missing
         ]
     ).encode()
-    orders, _ = run_and_check(pipeline, [[("orders.csv", data)]])
+    orders, _ = pipeline.run_and_check([[("orders.csv", data)]])
     assert orders["2024-03-01"]["total_orders"] == 1

@@ -12,7 +12,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pytest
 from builders import csv_bytes, item, order, product
 from conftest import Pipeline
-from reference import Reference
 
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.local.connect import SparkConnectServer
@@ -31,14 +30,7 @@ BATCHES = [
 
 
 def _run(pipeline: Pipeline) -> None:
-    ref = Reference()
-    for batch in BATCHES:
-        pipeline.run_batch(batch)
-        for name, data in batch:
-            ref.load(name, data)
-        expected_orders, expected_categories = ref.kpis()
-        assert pipeline.order_kpis() == expected_orders
-        assert pipeline.category_kpis() == expected_categories
+    pipeline.run_and_check(BATCHES)
 
 
 def test_transform_through_a_spark_connect_server(settings):
