@@ -19,9 +19,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,notebooks,connect]"
 	@touch $@
 
+# Java 17 and Maven from Debian's packages when missing (as root), else a clear message.
 $(JARS_STAMP): jars/pom.xml
-	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Spark jars: apt-get install -y maven"; exit 1; }
-	@command -v java >/dev/null || { echo "Java 17 is needed by Spark: apt-get install -y openjdk-17-jre-headless"; exit 1; }
+	@if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven; \
+	  else \
+	    echo "Java 17 and Maven are needed: sudo apt-get install -y openjdk-17-jre-headless maven"; exit 1; \
+	  fi; \
+	fi
 	@mkdir -p $(JARS)
 	mvn -q -B -f jars/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)
 	@touch $@
