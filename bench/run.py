@@ -38,7 +38,7 @@ from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.io.s3 import LocalSource
 from pipeline_tasks.local.stack import MotoServer, provision
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.steps import transform
+from pipeline_tasks.steps import stage, transform
 from pipeline_tasks.steps.stage import read_file_rows
 from pipeline_tasks.transforms.staging import dedupe_last_wins, with_execution_id
 from pipeline_tasks.validation import validate
@@ -93,19 +93,12 @@ class Recorder:
 
 
 def stage_files(settings: Settings, files: list[Path], execution_id: str) -> dict[str, Any]:
-    """Validate nothing; read, type, dedupe and merge local files into the lake (the StagingTask's work)."""
-    import pyarrow as pa
-
+    """The StagingTask's work on local files: read, type, dedupe and merge each dataset into the lake."""
     merges = {}
     for dataset in (PRODUCTS, ORDERS, ORDER_ITEMS):
-        name = dataset.name
-        mine = [f for f in files if classify(f.name) is dataset]
-        if not mine:
-            continue
-        parts = [read_file_rows(LocalSource(f), dataset)[0] for f in mine]
-        rows = with_execution_id(dedupe_last_wins(pa.concat_tables(parts), dataset.key), execution_id)
-        table = delta.ensure_table(settings.table_uri(name), dataset, {})
-        merges[name] = delta.merge_rows(table, rows, dataset).__dict__
+        sources = [LocalSource(f) for f in files if classify(f.name) is dataset]
+        if sources:
+            merges[dataset.name] = stage.stage_dataset(settings, execution_id, dataset, sources)[1]
     return merges
 
 
