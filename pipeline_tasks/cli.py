@@ -22,6 +22,26 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("validate", help="validate local CSV files against the contract")
     check.add_argument("files", nargs="+", type=Path)
 
+    step = commands.add_parser(
+        "notebook",
+        help="run a pipeline step's notebook with papermill and archive it (the task containers' command)",
+        description="Run a step's notebook with papermill; archive the executed notebook and its HTML to "
+        "s3://BUCKET/runs/EXECUTION_ID/. Exit codes: 0 done, 2 configuration, 3 invalid file, 4 step failed, "
+        "6 kernel died (out of memory?), 7 cell timeout, 8 kernel start timeout, 9 archiving failed.",
+    )
+    step.add_argument("step", choices=["validate", "stage", "transform"])
+    step.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter (true/false/null are read as such); execution_id is required",
+    )
+    step.add_argument("--output-dir", type=Path, help="keep the executed notebook and its HTML here")
+    step.add_argument("--no-progress", action="store_true", help="no cell-by-cell progress bar")
+
     local = commands.add_parser("local", help="run the pipeline on a local emulated AWS")
     local_commands = local.add_subparsers(dest="local_command", required=True)
     run = local_commands.add_parser("run", help="process each folder as one batch, in order")
@@ -44,6 +64,28 @@ def _validate(files: Sequence[Path]) -> int:
             invalid += 1
             print(f"INVALID  {path}: {verdict.reason}")
     return 3 if invalid else 0
+
+
+def parameter_value(text: str) -> str | bool | None:
+    """A ``-p`` value: ``true``/``false``/``null`` are read as such, anything else is a string."""
+    return {"true": True, "false": False, "null": None, "none": None}.get(text.lower(), text)
+
+
+def _notebook(step: str, pairs: Sequence[Sequence[str]], output_dir: Path | None, progress: bool) -> int:
+    from pipeline_tasks import notebooks
+
+    settings = Settings.from_env()
+    parameters = {name: parameter_value(value) for name, value in pairs}
+    try:
+        run = notebooks.run_step(settings, step, parameters, output_dir=output_dir, progress=progress)
+    except PipelineError as error:
+        where = notebooks.archived_uri(settings, str(parameters.get("execution_id")), step, "html")
+        print(f"error: {type(error).__name__}: {error}\nexecuted notebook: {where}", file=sys.stderr)
+        return error.exit_code
+    print(
+        f"{step} succeeded in {run.seconds['execute']:.1f} s; executed notebook: s3://{settings.bucket}/{run.keys['html']}"
+    )
+    return 0
 
 
 def print_summary(out: Path) -> None:
@@ -77,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args.files)
+        if args.command == "notebook":
+            return _notebook(args.step, args.parameter, args.output_dir, progress=not args.no_progress)
         if args.command == "local" and args.local_command == "run":
             from pipeline_tasks.local import runner
 

@@ -118,6 +118,40 @@ UNKNOWN = "Unknown"
 RETURNED = "returned"
 
 
+@dataclass(frozen=True)
+class CleaningRule:
+    """A row-exclusion rule of §4: the row is kept only when ``column`` is present
+    (and, when ``positive``, greater than zero).
+
+    Attributes:
+        name: Reason recorded in the data-quality funnel when the rule excludes a row.
+        column: The column the rule looks at.
+        positive: Whether the value must also be greater than zero.
+    """
+
+    name: str
+    column: str
+    positive: bool
+
+
+#: §4: the rows cleaning excludes, per dataset, in the order the funnel reports them
+#: (a row is counted under the first rule it breaks).
+CLEANING_RULES: dict[str, tuple[CleaningRule, ...]] = {
+    "products": (
+        CleaningRule("cost_missing_or_not_positive", "cost", positive=True),
+        CleaningRule("retail_price_missing_or_not_positive", "retail_price", positive=True),
+    ),
+    "orders": (
+        CleaningRule("created_at_missing", "created_at", positive=False),
+        CleaningRule("num_of_item_missing_or_not_positive", "num_of_item", positive=True),
+    ),
+    "order_items": (
+        CleaningRule("product_id_missing", "product_id", positive=False),
+        CleaningRule("sale_price_missing_or_not_positive", "sale_price", positive=True),
+    ),
+}
+
+
 def classify(key: str) -> Dataset | None:
     """Return the dataset of an object key by its base name, or None when unknown.
 

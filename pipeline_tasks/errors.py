@@ -31,3 +31,38 @@ class StackError(PipelineError):
     """The local emulated AWS could not be started or reached."""
 
     exit_code = 5
+
+
+class KernelDied(StepFailed):
+    """The notebook's kernel died mid-run, most often killed for lack of memory."""
+
+    exit_code = 6
+
+
+class CellTimeout(StepFailed):
+    """A notebook cell ran longer than the per-cell timeout."""
+
+    exit_code = 7
+
+
+class KernelStartTimeout(StepFailed):
+    """The notebook's kernel did not start (or answer) within the start timeout."""
+
+    exit_code = 8
+
+
+class ArchiveFailed(PipelineError):
+    """The executed notebook could not be archived to S3 (the step itself may have succeeded)."""
+
+    exit_code = 9
+
+
+def by_name() -> dict[str, type[PipelineError]]:
+    """Our exception classes by name, to map an error raised inside a notebook kernel."""
+    found: dict[str, type[PipelineError]] = {}
+    pending: list[type[PipelineError]] = [PipelineError]
+    while pending:
+        kind = pending.pop()
+        found[kind.__name__] = kind
+        pending.extend(kind.__subclasses__())
+    return found

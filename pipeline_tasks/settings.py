@@ -36,6 +36,7 @@ class Settings:
     results_prefix: str = "results/"
     reports_prefix: str = "reports/"
     runs_prefix: str = "runs/"
+    manifests_prefix: str = "manifests/"
     state_prefix: str = "state/"
     #: Root of the Delta lake: ``s3://bucket/staging`` unless set (a local path works too).
     lake_root: str | None = None
@@ -58,6 +59,15 @@ class Settings:
     #: Extra Spark configuration, ``key=value`` pairs separated by commas in the environment.
     spark_conf: Mapping[str, str] = field(default_factory=dict)
 
+    #: Folder of the notebooks (``pipeline/`` and ``explore/`` inside); relative to the working directory.
+    notebooks_dir: str = "notebooks"
+    #: Jupyter kernel that runs the pipeline notebooks.
+    kernel_name: str = "python3"
+    #: Seconds a notebook cell may run (the transform of a large first load takes the longest).
+    cell_timeout: int = 3600
+    #: Seconds to wait for the notebook's kernel to start.
+    kernel_start_timeout: int = 120
+
     @property
     def lake(self) -> str:
         """Root URI of the Delta lake, without a trailing slash."""
@@ -74,8 +84,14 @@ class Settings:
         return replace(self, **overrides)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build Settings from ``PIPELINE_*`` and the standard AWS variables."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build Settings from ``PIPELINE_*`` and the standard AWS variables.
+
+        Args:
+            environ: The variables to read (``os.environ`` by default).
+            **overrides: Field values that win over the environment; None values are ignored
+                (a notebook passes its parameters straight through).
+        """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -99,6 +115,7 @@ class Settings:
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if "region" not in values and region:
             values["region"] = region
+        values.update({name: value for name, value in overrides.items() if value is not None})
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:
@@ -121,6 +138,19 @@ class Settings:
             env["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key
         env["AWS_REGION"] = self.region
         return env
+
+    def with_absolute_paths(self) -> Settings:
+        """These Settings with local folders made absolute, for a process with another working directory
+        (a notebook kernel runs in the notebook's folder)."""
+        lake = self.lake_root
+        if lake and "://" not in lake:
+            lake = str(Path(lake).resolve())
+        return replace(
+            self,
+            spark_jars_dir=str(Path(self.spark_jars_dir).resolve()),
+            notebooks_dir=str(Path(self.notebooks_dir).resolve()),
+            lake_root=lake,
+        )
 
     def jars(self) -> list[Path]:
         """The jars of ``spark_jars_dir``, sorted; empty when the folder is missing."""

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
-from pipeline_tasks.local.runner import Execution, process_batch
+from pipeline_tasks.local.runner import Execution, direct_steps, process_batch
 from pipeline_tasks.local.stack import MotoServer, provision
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import transform
@@ -73,7 +73,11 @@ class Pipeline:
             self.s3.put_object(Bucket=self.settings.bucket, Key=key, Body=data)
             keys.append(key)
         execution = process_batch(
-            self.settings, f"test-{self.batches:03d}", keys, spark=self.spark, progress=lambda _: None
+            self.settings,
+            f"test-{self.batches:03d}",
+            keys,
+            steps=direct_steps(self.settings, self.spark),
+            progress=lambda _: None,
         )
         assert execution.status == "SUCCEEDED", execution.error
         return execution

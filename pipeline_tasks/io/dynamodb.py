@@ -118,6 +118,32 @@ def diff_items(
     return puts, deletes, unchanged
 
 
+def describe_changes(
+    spec: TableSpec,
+    puts: Sequence[Mapping[str, Any]],
+    deletes: Sequence[Key],
+    existing: Mapping[Key, Mapping[str, Any]],
+    *,
+    limit: int,
+) -> list[dict[str, str]]:
+    """What a diff does, item by item, for reviewers: at most ``limit`` rows.
+
+    Each row holds the key attributes, ``change`` (``new``, ``changed`` or
+    ``deleted``) and, per KPI attribute, the value before and after as strings.
+    """
+    rows: list[dict[str, str]] = []
+    changes = [(spec.key_of(item), item) for item in puts] + [(key, None) for key in deletes]
+    for key, item in changes[:limit]:
+        old = existing.get(key)
+        row = dict(zip(spec.key, key, strict=True))
+        row["change"] = "deleted" if item is None else ("new" if old is None else "changed")
+        for name in spec.values:
+            row[f"{name}_before"] = "" if old is None else str(old.get(name, ""))
+            row[name] = "" if item is None else str(item[name])
+        rows.append(row)
+    return rows
+
+
 def _same(old: Any, new: Any) -> bool:
     if old is None:
         return False

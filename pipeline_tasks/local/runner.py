@@ -2,8 +2,10 @@
 
 Each folder is one batch: its files are uploaded to ``input/`` (in name order),
 validated, the invalid ones rejected, the valid ones staged, the KPIs brought
-up to date, and the processed files archived. A failed batch leaves its files
-in ``input/``. After the last batch the KPI tables are dumped to CSV.
+up to date, and the processed files archived. Validate, stage and transform run
+as papermill notebooks, as in the task containers; every executed notebook is
+archived in S3 and copied to ``OUT/runs/{execution_id}/``. A failed batch leaves
+its files in ``input/``. After the last batch the KPI tables are dumped to CSV.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pipeline_tasks import notebooks
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
@@ -45,6 +48,8 @@ class Execution:
     invalid_files: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    #: S3 keys of the execution's archived notebooks (``.ipynb``, ``.html``) and run records.
+    notebooks: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -53,6 +58,7 @@ class Execution:
             "valid_files": self.valid_files,
             "invalid_files": self.invalid_files,
             "seconds": self.seconds,
+            "notebooks": self.notebooks,
         }
         if self.error:
             document["error"] = self.error
@@ -75,16 +81,50 @@ def upload_batch(settings: Settings, folder: Path) -> list[str]:
     return keys
 
 
+#: Runs one task step (``validate``, ``stage``, ``transform``) with its parameters.
+StepRunner = Callable[[str, dict[str, Any]], None]
+
+
+def notebook_steps(settings: Settings) -> StepRunner:
+    """Steps run as papermill notebooks, as in the task containers (archived under ``runs/``)."""
+
+    def run(step: str, parameters: dict[str, Any]) -> None:
+        notebooks.run_step(settings, step, parameters)
+
+    return run
+
+
+def direct_steps(settings: Settings, spark: Any = None) -> StepRunner:
+    """Steps called in this process, sharing one Spark session: the fast path of the data-core tests."""
+
+    def run(step: str, parameters: dict[str, Any]) -> None:
+        execution_id = parameters["execution_id"]
+        if step == "validate":
+            validate.run(settings, execution_id, manifest_key=parameters["manifest_key"])
+        elif step == "stage":
+            stage.run(settings, execution_id)
+        else:
+            transform.run(settings, execution_id, spark=spark)
+
+    return run
+
+
 def process_batch(
     settings: Settings,
     execution_id: str,
     keys: Sequence[str],
     *,
-    spark: Any = None,
+    steps: StepRunner | None = None,
     progress: Callable[[str], None] = print,
 ) -> Execution:
-    """Run validate → reject → stage → transform → archive for one batch of keys."""
+    """Run validate → reject → stage → transform → archive for one batch of keys.
+
+    By default validate, stage and transform run as papermill notebooks (as in
+    the task containers); each executed notebook is archived under
+    ``runs/{execution_id}/``.
+    """
     execution = Execution(execution_id)
+    run_step = steps or notebook_steps(settings)
 
     def timed(name: str, action: Callable[[], Any]) -> Any:
         started = time.perf_counter()
@@ -93,8 +133,14 @@ def process_batch(
         execution.seconds[name] = round(time.perf_counter() - started, 2)
         return value
 
+    def notebook(step: str, **parameters: Any) -> None:
+        run_step(step, {"execution_id": execution_id, **parameters})
+
+    s3 = s3io.client(settings, "s3")
     try:
-        result = timed("validate", lambda: validate.run(settings, execution_id, keys))
+        manifest = validate.write_manifest(settings, execution_id, keys)
+        timed("validate", lambda: notebook("validate", manifest_key=manifest))
+        result = s3io.get_json(s3, settings.bucket, validate.result_key(settings, execution_id))
         execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
         for item in result["valid_files"]:
             dropped = ", ".join(f"{n} {reason}" for reason, n in item["rows_not_staged"].items())
@@ -106,8 +152,9 @@ def process_batch(
             progress(f"    rejected {item['key']}: {item['reason']}")
         timed("reject", lambda: files.reject(settings, result["invalid_files"]))
         if result["valid_files"]:
-            timed("stage", lambda: stage.run(settings, execution_id, result["valid_files"]))
-            report = timed("transform", lambda: transform.run(settings, execution_id, spark=spark))
+            timed("stage", lambda: notebook("stage"))
+            timed("transform", lambda: notebook("transform"))
+            report = s3io.get_json(s3, settings.bucket, stage.report_key(settings, execution_id, "transform"))
             for table, counts in report["tables"].items():
                 progress(
                     f"    {table}: {counts['put']} put, {counts['deleted']} deleted, {counts['unchanged']} unchanged"
@@ -117,10 +164,23 @@ def process_batch(
                 progress(f"    archived {key}")
         execution.status = "SUCCEEDED"
     except Exception as error:  # a batch failure is reported in its Execution, not raised
-        log.exception("batch %s failed", execution_id)
+        log.warning("batch %s failed: %s", execution_id, error)
         execution.status = "FAILED"
         execution.error = f"{type(error).__name__}: {error}"
+        progress(f"    FAILED: {execution.error}")
+    execution.notebooks = sorted(s3io.list_keys(s3, settings.bucket, notebooks.run_key(settings, execution_id, "")))
     return execution
+
+
+def download_runs(settings: Settings, execution_id: str, out: Path) -> Path:
+    """Copy an execution's archived notebooks and run records to ``out/runs/{execution_id}/``."""
+    s3 = s3io.client(settings, "s3")
+    folder = out / "runs" / execution_id
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = notebooks.run_key(settings, execution_id, "")
+    for key in s3io.list_keys(s3, settings.bucket, prefix):
+        s3.download_file(settings.bucket, key, str(folder / key[len(prefix) :]))
+    return folder
 
 
 def _format(name: str, value: Any) -> str:
@@ -166,20 +226,15 @@ def run(
         settings = server.settings(base)
         provision(settings)
         progress(f"local stack: moto on {server.endpoint}, bucket {settings.bucket}")
-        from pipeline_tasks.io import spark as spark_io
-
-        spark = spark_io.session(settings)
-        try:
-            for number, folder in enumerate(batch_dirs, start=1):
-                execution_id = execution_id_for(number, folder)
-                progress(f"batch {number}/{len(batch_dirs)} {folder} -> execution {execution_id}")
-                keys = upload_batch(settings, folder)
-                execution = process_batch(settings, execution_id, keys, spark=spark, progress=progress)
-                progress(f"  {execution.status} in {sum(execution.seconds.values()):.1f} s")
-                executions.append(execution)
-            orders, categories = dump_kpis(settings, out)
-        finally:
-            spark.stop()
+        for number, folder in enumerate(batch_dirs, start=1):
+            execution_id = execution_id_for(number, folder)
+            progress(f"batch {number}/{len(batch_dirs)} {folder} -> execution {execution_id}")
+            keys = upload_batch(settings, folder)
+            execution = process_batch(settings, execution_id, keys, progress=progress)
+            runs = download_runs(settings, execution_id, out)
+            progress(f"  {execution.status} in {sum(execution.seconds.values()):.1f} s; notebooks in {runs}")
+            executions.append(execution)
+        orders, categories = dump_kpis(settings, out)
     (out / "executions.json").write_text(json.dumps([e.to_dict() for e in executions], indent=2) + "\n")
     progress(f"wrote {out}/order_kpis.csv ({orders} days), category_kpis.csv ({categories} rows), executions.json")
     return executions

@@ -25,10 +25,18 @@ from pipeline_tasks.csv_reader import (
     parse_header,
     read_raw_batches,
 )
+from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.transforms.staging import count_key_problems, dedupe_last_wins, stage_rows, with_execution_id
+from pipeline_tasks.steps import validate
+from pipeline_tasks.transforms.staging import (
+    count_cleaning_exclusions,
+    count_key_problems,
+    dedupe_last_wins,
+    stage_rows,
+    with_execution_id,
+)
 from pipeline_tasks.validation import Source
 
 log = logging.getLogger(__name__)
@@ -42,8 +50,10 @@ def read_file_rows(source: Source, dataset: Dataset) -> tuple[pa.Table, dict[str
     """Typed rows of one valid file and its data-quality funnel.
 
     Returns:
-        The typed rows (key parsed; duplicates kept, in file order) and a dict
-        with ``rows_read``, ``rows_not_staged`` per reason and ``rows_staged``.
+        The typed rows (key parsed; duplicates kept, in file order) and the
+        file's funnel: ``rows_read``, ``rows_not_staged`` per reason,
+        ``rows_staged``, ``rows_excluded_by_cleaning`` per §4 rule (what the
+        transform's cleaning will drop) and ``rows_kept``.
     """
     prefix, complete = source.read_prefix(HEADER_LIMIT)
     header = parse_header(prefix, complete=complete)
@@ -54,12 +64,15 @@ def read_file_rows(source: Source, dataset: Dataset) -> tuple[pa.Table, dict[str
     not_staged = {WRONG_FIELD_COUNT: problems.wrong_field_count, **count_key_problems(raw, dataset)}
     keys = pa.array([source.key] * raw.num_rows, pa.string())
     rows = stage_rows(raw, dataset, source_keys=keys)
+    excluded = count_cleaning_exclusions(rows, dataset)
     funnel = {
         "key": source.key,
         "dataset": dataset.name,
         "rows_read": raw.num_rows + problems.wrong_field_count,
         "rows_not_staged": {reason: n for reason, n in not_staged.items() if n},
         "rows_staged": rows.num_rows,
+        "rows_excluded_by_cleaning": excluded,
+        "rows_kept": rows.num_rows - sum(excluded.values()),
     }
     return rows, funnel
 
@@ -96,18 +109,27 @@ def stage_dataset(
     return funnels, merge
 
 
-def run(settings: Settings, execution_id: str, valid_files: Sequence[Mapping[str, Any] | str]) -> dict[str, Any]:
+def run(
+    settings: Settings, execution_id: str, valid_files: Sequence[Mapping[str, Any] | str] | None = None
+) -> dict[str, Any]:
     """Stage the valid files of a batch.
 
     Args:
         settings: Bucket and lake location.
         execution_id: Id of the execution (recorded on every row it writes).
-        valid_files: Keys (or result entries with a ``key``) in arrival order.
+        valid_files: Keys (or result entries with a ``key``) in arrival order;
+            by default the valid files of the execution's validation result.
 
     Returns:
         The stage report (also written to ``reports/{execution_id}/stage.json``).
     """
     s3 = s3io.client(settings, "s3")
+    if valid_files is None:
+        key = validate.result_key(settings, execution_id)
+        result = s3io.get_json_or_none(s3, settings.bucket, key)
+        if result is None:
+            raise StepFailed(f"no validation result s3://{settings.bucket}/{key}: run the validate step first")
+        valid_files = result["valid_files"]
     keys = [item if isinstance(item, str) else item["key"] for item in valid_files]
     by_dataset: dict[str, list[Source]] = {}
     for key in keys:

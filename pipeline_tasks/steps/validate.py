@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline_tasks.errors import ConfigurationError
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.validation import ValidationResult, validate
@@ -33,6 +34,7 @@ def build_result(execution_id: str, verdicts: Sequence[ValidationResult]) -> dic
     invalid = [{"key": v.key, "dataset": v.dataset, "reason": v.reason} for v in verdicts if not v.valid]
     return {
         "execution_id": execution_id,
+        "keys": [v.key for v in verdicts],
         "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "valid_files": valid,
         "invalid_files": invalid,
@@ -40,17 +42,58 @@ def build_result(execution_id: str, verdicts: Sequence[ValidationResult]) -> dic
     }
 
 
-def run(settings: Settings, execution_id: str, keys: Sequence[str]) -> dict[str, Any]:
+def manifest_key(settings: Settings, execution_id: str) -> str:
+    return f"{settings.manifests_prefix}{execution_id}.json"
+
+
+def write_manifest(settings: Settings, execution_id: str, keys: Sequence[str]) -> str:
+    """Store a batch manifest (the keys of a batch, in arrival order); return its key.
+
+    Large file lists travel through S3, not through task parameters.
+    """
+    key = manifest_key(settings, execution_id)
+    document = {
+        "execution_id": execution_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "keys": list(keys),
+    }
+    s3io.put_json(s3io.client(settings, "s3"), settings.bucket, key, document)
+    return key
+
+
+def read_manifest(settings: Settings, key: str) -> list[str]:
+    """The keys of a batch manifest; a clear error when it is missing or malformed."""
+    document = s3io.get_json_or_none(s3io.client(settings, "s3"), settings.bucket, key)
+    if document is None:
+        raise ConfigurationError(f"batch manifest not found: s3://{settings.bucket}/{key}")
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ConfigurationError(f"batch manifest s3://{settings.bucket}/{key} has no list of keys")
+    return keys
+
+
+def run(
+    settings: Settings,
+    execution_id: str,
+    keys: Sequence[str] | None = None,
+    *,
+    manifest_key: str | None = None,
+) -> dict[str, Any]:
     """Validate every key of the batch and store the result document in S3.
 
     Args:
         settings: Where the bucket is.
         execution_id: Id of the execution; names the result document.
         keys: Object keys of the batch, in arrival order.
+        manifest_key: A batch manifest to read the keys from instead.
 
     Returns:
         The result document (also written to ``results/{execution_id}.json``).
     """
+    if keys is None:
+        if manifest_key is None:
+            raise ConfigurationError("give the batch's keys or its manifest")
+        keys = read_manifest(settings, manifest_key)
     s3 = s3io.client(settings, "s3")
     verdicts = []
     for number, key in enumerate(keys, start=1):

@@ -10,12 +10,25 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pipeline_tasks.contract import UNKNOWN
+from pipeline_tasks.contract import CLEANING_RULES, ORDER_ITEMS, ORDERS, PRODUCTS, UNKNOWN, CleaningRule
+
+
+def _passes(rule: CleaningRule) -> Column:
+    column = F.col(rule.column)
+    return F.coalesce(column > 0, F.lit(False)) if rule.positive else column.isNotNull()
+
+
+def is_kept(dataset_name: str) -> Column:
+    """True for the rows of a dataset that every cleaning rule of §4 keeps."""
+    condition = F.lit(True)
+    for rule in CLEANING_RULES[dataset_name]:
+        condition = condition & _passes(rule)
+    return condition
 
 
 def is_valid_product() -> Column:
     """A product is kept when both its cost and retail price are known and positive."""
-    return F.coalesce((F.col("cost") > 0) & (F.col("retail_price") > 0), F.lit(False))
+    return is_kept(PRODUCTS.name)
 
 
 def clean_products(products: DataFrame) -> DataFrame:
@@ -39,13 +52,9 @@ def product_category(products: DataFrame) -> DataFrame:
 
 def clean_orders(orders: DataFrame) -> DataFrame:
     """One row per ``order_id`` with a creation time and a positive item count."""
-    return orders.filter(F.col("created_at").isNotNull() & (F.col("num_of_item") > 0)).withColumn(
-        "status", F.lower(F.col("status"))
-    )
+    return orders.filter(is_kept(ORDERS.name)).withColumn("status", F.lower(F.col("status")))
 
 
 def clean_order_items(order_items: DataFrame) -> DataFrame:
     """One row per order item ``id`` with a product and a positive sale price."""
-    return order_items.filter(F.col("product_id").isNotNull() & (F.col("sale_price") > 0)).withColumn(
-        "status", F.lower(F.col("status"))
-    )
+    return order_items.filter(is_kept(ORDER_ITEMS.name)).withColumn("status", F.lower(F.col("status")))

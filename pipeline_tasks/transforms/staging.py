@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline_tasks.contract import (
+    CLEANING_RULES,
     EXECUTION_ID_COLUMN,
     MONEY_PRECISION,
     MONEY_SCALE,
@@ -214,6 +215,25 @@ def dedupe_last_wins(rows: pa.Table, key: str) -> pa.Table:
     kept = pc.sort_indices(last.column(f"{_ROW}_max"))
     positions = pc.take(last.column(f"{_ROW}_max"), kept)
     return rows.take(positions).sort_by(key)
+
+
+def count_cleaning_exclusions(rows: pa.Table, dataset: Dataset) -> dict[str, int]:
+    """Rows of a staged file that cleaning (§4) will exclude, per rule.
+
+    A row is counted under the first rule of ``CLEANING_RULES`` it breaks, so the
+    counts add up to the rows excluded. Rules with no excluded row are left out.
+    """
+    remaining = pa.array([True] * rows.num_rows, pa.bool_())
+    counts: dict[str, int] = {}
+    for rule in CLEANING_RULES[dataset.name]:
+        column = rows.column(rule.column)
+        passes = pc.greater(column, 0) if rule.positive else pc.is_valid(column)
+        broken = pc.and_(remaining, pc.invert(pc.fill_null(passes, False)))
+        excluded = pc.sum(broken).as_py() or 0
+        if excluded:
+            counts[rule.name] = excluded
+        remaining = pc.and_(remaining, pc.invert(broken))
+    return counts
 
 
 def with_execution_id(rows: pa.Table, execution_id: str) -> pa.Table:

@@ -10,7 +10,7 @@ from reference import Reference
 
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
-from pipeline_tasks.local.runner import process_batch
+from pipeline_tasks.local.runner import direct_steps, process_batch
 from pipeline_tasks.steps import stage, validate
 
 pytestmark = [pytest.mark.aws]
@@ -91,7 +91,7 @@ def test_validation_result_document_and_staging_funnel(settings):
 
 def test_invalid_files_are_rejected_with_their_reason(settings):
     keys = _put(settings, [("order_items_bad.csv", b"id,order_id\n1,2\n"), ("products.csv", b"")])
-    execution = process_batch(settings, "exec-r", keys, progress=lambda _: None)
+    execution = process_batch(settings, "exec-r", keys, steps=direct_steps(settings), progress=lambda _: None)
     assert execution.status == "SUCCEEDED"
     s3 = s3io.client(settings, "s3")
     assert list(s3io.list_keys(s3, settings.bucket, "input/")) == []
@@ -115,7 +115,9 @@ def test_a_failed_execution_leaves_its_files_for_a_rerun(pipeline, settings):
     dynamodb = s3io.client(settings, "dynamodb")
     dynamodb.delete_table(TableName=settings.category_kpis_table)  # the transform's write will fail
 
-    failed = process_batch(settings, "exec-f1", keys, spark=pipeline.spark, progress=lambda _: None)
+    failed = process_batch(
+        settings, "exec-f1", keys, steps=direct_steps(settings, pipeline.spark), progress=lambda _: None
+    )
     assert failed.status == "FAILED" and "ResourceNotFoundException" in failed.error
     assert pipeline.keys("input/") == ["input/order_items.csv", "input/orders.csv"]
     assert pipeline.keys("archive/") == []
@@ -124,7 +126,9 @@ def test_a_failed_execution_leaves_its_files_for_a_rerun(pipeline, settings):
     from pipeline_tasks.local.stack import provision
 
     provision(settings)  # the cause is fixed; the same files run again
-    rerun = process_batch(settings, "exec-f2", keys[:2], spark=pipeline.spark, progress=lambda _: None)
+    rerun = process_batch(
+        settings, "exec-f2", keys[:2], steps=direct_steps(settings, pipeline.spark), progress=lambda _: None
+    )
     assert rerun.status == "SUCCEEDED", rerun.error
     assert pipeline.keys("input/") == []
     assert pipeline.keys("archive/") == ["archive/order_items.csv", "archive/orders.csv"]

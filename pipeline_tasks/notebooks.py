@@ -1,0 +1,289 @@
+"""Run a pipeline step's notebook with papermill and archive the executed copy.
+
+The executed notebook is the audit record of a batch: it is saved with every
+output (the failing cell's traceback included), rendered to HTML and uploaded
+to ``s3://BUCKET/runs/{execution_id}/`` before any error is raised. A small run
+record (``{notebook}.json`` beside them) says how the step ended and how long
+each part took; ``ecom-pipeline runs`` reads it.
+
+papermill is imported inside ``run_step`` (importing it costs seconds), so the
+rest of the package and the CLI start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline_tasks import errors
+from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The pipeline's steps in state-machine order: step name -> notebook (in ``notebooks/pipeline/``).
+STEPS: dict[str, str] = {
+    "validate": "10_validate",
+    "stage": "20_stage",
+    "transform": "30_transform_kpis",
+}
+
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+
+
+@dataclass
+class NotebookRun:
+    """How one step's notebook run ended and where its executed copy lives."""
+
+    execution_id: str
+    step: str
+    notebook: str
+    status: str
+    started_at: str
+    parameters: dict[str, Any]
+    exit_code: int = 0
+    error: str | None = None
+    #: S3 keys of the archived ``.ipynb``, ``.html`` and run record.
+    keys: dict[str, str] = field(default_factory=dict)
+    #: Local path of the executed ``.ipynb`` (kept when an output folder was given).
+    local_path: str | None = None
+    #: Wall-clock seconds of each part: ``execute`` (kernel start + cells), ``render``, ``archive``.
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == SUCCEEDED
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def notebook_path(settings: Settings, step: str) -> Path:
+    """The notebook of a step; a clear error when the step or the folder is unknown."""
+    if step not in STEPS:
+        raise errors.ConfigurationError(f"unknown step {step!r}; the steps are {', '.join(STEPS)}")
+    path = Path(settings.notebooks_dir) / "pipeline" / f"{STEPS[step]}.ipynb"
+    if not path.is_file():
+        raise errors.ConfigurationError(
+            f"notebook not found: {path} (run from the repository root or set PIPELINE_NOTEBOOKS_DIR)"
+        )
+    return path
+
+
+def run_key(settings: Settings, execution_id: str, name: str) -> str:
+    """Key of an archived run file: ``runs/{execution_id}/{name}``."""
+    return f"{settings.runs_prefix}{execution_id}/{name}"
+
+
+def archived_uri(settings: Settings, execution_id: str, step: str, suffix: str) -> str:
+    """``s3://`` URI of a step's archived notebook (``ipynb``) or its HTML (``html``)."""
+    return f"s3://{settings.bucket}/{run_key(settings, execution_id, f'{STEPS[step]}.{suffix}')}"
+
+
+def run_step(
+    settings: Settings,
+    step: str,
+    parameters: Mapping[str, Any],
+    *,
+    output_dir: Path | None = None,
+    progress: bool = False,
+) -> NotebookRun:
+    """Execute a step's notebook with papermill, archive it, and raise on failure.
+
+    Args:
+        settings: Passed to the kernel through its environment; ``bucket`` and
+            ``aws_endpoint_url`` are also injected as parameters, so the executed
+            notebook shows where it ran.
+        step: ``validate``, ``stage`` or ``transform``.
+        parameters: The notebook's parameters; ``execution_id`` is required.
+        output_dir: Where to keep the executed notebook and its HTML (a
+            temporary folder, removed afterwards, when None).
+        progress: Show papermill's cell-by-cell progress bar on stderr.
+
+    Returns:
+        The run, once archived, when every cell succeeded.
+
+    Raises:
+        KernelDied, CellTimeout, KernelStartTimeout: the kernel failed; the
+            notebook as far as it ran is archived.
+        PipelineError (or a subclass): a cell raised it; other cell errors are
+            StepFailed. The archived notebook shows the failing cell.
+        ArchiveFailed: the step ran but its notebook could not be uploaded.
+    """
+    if "execution_id" not in parameters:
+        raise errors.ConfigurationError("the parameter execution_id is required")
+    execution_id = str(parameters["execution_id"])
+    settings = settings.with_absolute_paths()
+    source = notebook_path(settings, step)
+    injected = {"bucket": settings.bucket, "aws_endpoint_url": settings.aws_endpoint_url, **parameters}
+    run = NotebookRun(
+        execution_id=execution_id,
+        step=step,
+        notebook=source.stem,
+        status=FAILED,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        parameters=injected,
+    )
+    with _work_dir(output_dir) as folder:
+        executed = folder / f"{source.stem}.ipynb"
+        failure: errors.PipelineError | None = None
+        started = time.perf_counter()
+        try:
+            _execute(settings, source, executed, injected, progress=progress)
+            run.status = SUCCEEDED
+        except errors.PipelineError as error:
+            failure = error
+            run.exit_code, run.error = error.exit_code, str(error)
+            _mark_failure(executed, str(error))
+        run.seconds["execute"] = round(time.perf_counter() - started, 3)
+        log.info("%s %s in %.1f s", source.stem, run.status.lower(), run.seconds["execute"])
+        try:
+            _archive(settings, run, executed)
+        except Exception as error:  # the step's own failure, if any, is the one to report
+            if failure is None:
+                raise errors.ArchiveFailed(f"could not archive {executed.name}: {error}") from error
+            log.exception("could not archive the failed notebook %s", executed.name)
+        if output_dir is not None:
+            run.local_path = str(executed)
+    if failure is not None:
+        raise failure
+    return run
+
+
+@contextmanager
+def _work_dir(output_dir: Path | None) -> Iterator[Path]:
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        yield output_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="ecom-notebook-") as folder:
+        yield Path(folder)
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set variables for the kernel papermill starts (it inherits this process's environment)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _execute(
+    settings: Settings, source: Path, executed: Path, parameters: Mapping[str, Any], *, progress: bool
+) -> None:
+    """Run the notebook; translate papermill's and the kernel's failures into ours."""
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        with _environment(settings.to_env()):
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=dict(parameters),
+                kernel_name=settings.kernel_name,
+                progress_bar=progress,
+                start_timeout=settings.kernel_start_timeout,
+                execution_timeout=settings.cell_timeout,
+                cwd=str(source.parent),
+                # The kernel's own start-up warnings (plain-TCP transport…) are noise in task logs.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+    except PapermillExecutionError as error:
+        kind = errors.by_name().get(error.ename, errors.StepFailed)
+        raise kind(f"{error.ename} in cell [{error.exec_count}]: {error.evalue}") from None
+    except DeadKernelError as error:
+        raise errors.KernelDied(
+            f"the kernel died while running {source.name} ({error}); it is most often killed for lack of "
+            "memory: give the task more memory or lower PIPELINE_SPARK_DRIVER_MEMORY"
+        ) from None
+    except CellTimeoutError:
+        raise errors.CellTimeout(
+            f"a cell of {source.name} ran longer than {settings.cell_timeout} s (PIPELINE_CELL_TIMEOUT)"
+        ) from None
+    except NoSuchKernel:
+        raise errors.ConfigurationError(
+            f"no Jupyter kernel named {settings.kernel_name!r} (PIPELINE_KERNEL_NAME); "
+            "`jupyter kernelspec list` shows the installed ones"
+        ) from None
+    except RuntimeError as error:
+        if "didn't respond" not in str(error) and "Kernel died before replying" not in str(error):
+            raise
+        raise errors.KernelStartTimeout(
+            f"the kernel did not start within {settings.kernel_start_timeout} s "
+            f"(PIPELINE_KERNEL_START_TIMEOUT): {error}"
+        ) from None
+
+
+def _mark_failure(executed: Path, message: str) -> None:
+    """Put the failure at the top of the executed notebook, as papermill does for cell errors."""
+    if not executed.is_file():
+        return
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    if any("papermill-error-cell-tag" in c.metadata.get("tags", []) for c in notebook.cells):
+        return  # papermill already marked the failing cell
+    banner = nbformat.v4.new_markdown_cell(
+        f'<span style="color:red; font-weight:bold">Execution failed: {_escape(message)}</span>'
+    )
+    banner.metadata["tags"] = ["papermill-error-cell-tag"]
+    notebook.cells.insert(0, banner)
+    nbformat.write(notebook, executed)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_html(executed: Path) -> Path:
+    """Render an executed notebook to a standalone HTML page beside it."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    page = executed.with_suffix(".html")
+    page.write_text(body, encoding="utf-8")
+    return page
+
+
+def _archive(settings: Settings, run: NotebookRun, executed: Path) -> None:
+    """Upload the executed notebook, its HTML and the run record to ``runs/{execution_id}/``."""
+    s3 = s3io.client(settings, "s3")
+    if executed.is_file():
+        started = time.perf_counter()
+        page = render_html(executed)
+        run.seconds["render"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        for path, kind in ((executed, "application/x-ipynb+json"), (page, "text/html; charset=utf-8")):
+            key = run_key(settings, run.execution_id, path.name)
+            s3.upload_file(str(path), settings.bucket, key, ExtraArgs={"ContentType": kind})
+            run.keys[path.suffix.lstrip(".")] = key
+        run.seconds["archive"] = round(time.perf_counter() - started, 3)
+    record = run_key(settings, run.execution_id, f"{run.notebook}.json")
+    run.keys["record"] = record
+    s3.put_object(
+        Bucket=settings.bucket,
+        Key=record,
+        Body=json.dumps(run.to_dict(), indent=2).encode(),
+        ContentType="application/json",
+    )

@@ -1,0 +1,165 @@
+"""What reviewers see: step documents in, tables and charts out.
+
+Pure functions over the JSON documents the steps write (the validation result,
+the stage and transform reports): each returns a pandas DataFrame or a
+matplotlib Figure for a notebook to display. Nothing here reads or writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_MONEY = ("total_revenue", "daily_revenue", "avg_order_value", "return_rate", "avg_return_rate")
+
+
+def verdicts(result: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per input file of a batch, in arrival order: its dataset, verdict and reason.
+
+    Valid files show their rows read and the rows that will not be staged (per
+    reason); invalid files show why they are rejected.
+    """
+    rows = []
+    for item in result["valid_files"]:
+        problems = ", ".join(f"{n} {reason}" for reason, n in sorted(item["rows_not_staged"].items()))
+        rows.append(
+            {
+                "key": item["key"],
+                "dataset": item["dataset"],
+                "verdict": "valid",
+                "rows_read": item["rows_read"],
+                "rows_not_staged": problems or "none",
+                "reason": "",
+            }
+        )
+    for item in result["invalid_files"]:
+        rows.append(
+            {
+                "key": item["key"],
+                "dataset": item["dataset"] or "unknown",
+                "verdict": "rejected",
+                "rows_read": pd.NA,
+                "rows_not_staged": "",
+                "reason": item["reason"],
+            }
+        )
+    order = {key: n for n, key in enumerate(result.get("keys") or [])}
+    frame = pd.DataFrame(rows, columns=["key", "dataset", "verdict", "rows_read", "rows_not_staged", "reason"])
+    if order:
+        frame = frame.sort_values("key", key=lambda keys: keys.map(order)).reset_index(drop=True)
+    return frame.astype({"rows_read": "Int64"})
+
+
+def funnel(stage_report: Mapping[str, Any]) -> pd.DataFrame:
+    """The data-quality funnel, one row per staged file: read → staged → kept.
+
+    Columns: rows read; one ``not staged: …`` column per row-level reason;
+    rows staged; one ``excluded: …`` column per cleaning rule (§4) that dropped
+    rows; rows kept for the KPIs.
+    """
+    files = stage_report["files"]
+    not_staged = sorted({reason for f in files for reason in f["rows_not_staged"]})
+    excluded = sorted({rule for f in files for rule in f.get("rows_excluded_by_cleaning", {})})
+    rows = []
+    for f in files:
+        row: dict[str, Any] = {"key": f["key"], "dataset": f["dataset"], "rows_read": f["rows_read"]}
+        row |= {f"not staged: {r}": f["rows_not_staged"].get(r, 0) for r in not_staged}
+        row["rows_staged"] = f["rows_staged"]
+        row |= {f"excluded: {r}": f.get("rows_excluded_by_cleaning", {}).get(r, 0) for r in excluded}
+        row["rows_kept"] = f.get("rows_kept", f["rows_staged"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def merges(stage_report: Mapping[str, Any]) -> pd.DataFrame:
+    """What each Delta MERGE did, one row per staged table."""
+    columns = ["inserted", "updated", "unchanged", "rows_superseded_in_batch", "version", "seconds"]
+    rows = [{"table": name, **{c: merge.get(c) for c in columns}} for name, merge in stage_report["tables"].items()]
+    return pd.DataFrame(rows, columns=["table", *columns])
+
+
+def kpi_writes(transform_report: Mapping[str, Any]) -> pd.DataFrame:
+    """Items written per KPI table: new, changed, deleted and unchanged."""
+    rows = [
+        {
+            "table": name,
+            "new": counts.get("new", 0),
+            "changed": counts["put"] - counts.get("new", 0),
+            "deleted": counts["deleted"],
+            "unchanged": counts["unchanged"],
+        }
+        for name, counts in transform_report["tables"].items()
+    ]
+    return pd.DataFrame(rows, columns=["table", "new", "changed", "deleted", "unchanged"])
+
+
+def kpi_changes(transform_report: Mapping[str, Any], table: str) -> pd.DataFrame:
+    """The items of one KPI table that the run wrote or deleted, with values before and after."""
+    return pd.DataFrame(transform_report["tables"][table].get("changes", []))
+
+
+def affected_days(transform_report: Mapping[str, Any]) -> pd.DataFrame:
+    """The OrderKPIs of the days the run recomputed, one row per ``order_date``."""
+    frame = pd.DataFrame(transform_report.get("order_kpis", []))
+    if frame.empty:
+        return pd.DataFrame(columns=["order_date", "total_orders", "total_revenue"])
+    for column in frame.columns:
+        if column in _MONEY:
+            frame[column] = frame[column].astype(float)
+        elif column != "order_date":
+            frame[column] = frame[column].astype("int64")
+    return frame.sort_values("order_date").reset_index(drop=True)
+
+
+def affected_days_chart(transform_report: Mapping[str, Any]) -> Figure:
+    """Revenue (bars) and orders (line) of every recomputed day."""
+    from matplotlib.figure import Figure
+
+    days = affected_days(transform_report)
+    figure = Figure(figsize=(10, 3.5), layout="constrained")
+    revenue_axis = figure.add_subplot()
+    if days.empty:
+        revenue_axis.text(0.5, 0.5, "no day recomputed", ha="center", va="center")
+        revenue_axis.set_axis_off()
+        return figure
+    dates = pd.to_datetime(days["order_date"])
+    revenue_axis.bar(dates, days["total_revenue"], color="tab:blue", label="revenue")
+    revenue_axis.set_ylabel("revenue")
+    orders_axis = revenue_axis.twinx()
+    orders_axis.plot(dates, days["total_orders"], color="tab:orange", marker="o", label="orders")
+    orders_axis.set_ylabel("orders")
+    revenue_axis.set_title(f"{len(days)} recomputed day(s): revenue and orders")
+    figure.autofmt_xdate()
+    return figure
+
+
+def funnel_chart(stage_report: Mapping[str, Any]) -> Figure:
+    """Per file, the rows read, staged and kept (horizontal bars)."""
+    from matplotlib.figure import Figure
+
+    table = funnel(stage_report)
+    figure = Figure(figsize=(10, 0.6 * max(len(table), 1) + 1.2), layout="constrained")
+    axis = figure.add_subplot()
+    if table.empty:
+        axis.text(0.5, 0.5, "no file staged", ha="center", va="center")
+        axis.set_axis_off()
+        return figure
+    positions = range(len(table))
+    height = 0.25
+    for offset, column, color in (
+        (-height, "rows_read", "tab:gray"),
+        (0, "rows_staged", "tab:blue"),
+        (height, "rows_kept", "tab:green"),
+    ):
+        axis.barh([p + offset for p in positions], table[column], height=height, color=color, label=column)
+    axis.set_yticks(list(positions), table["key"])
+    axis.invert_yaxis()
+    axis.set_xlabel("rows")
+    axis.legend(loc="lower right")
+    axis.set_title("data-quality funnel per file")
+    return figure
