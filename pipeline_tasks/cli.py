@@ -42,6 +42,33 @@ def _parser() -> argparse.ArgumentParser:
     step.add_argument("--output-dir", type=Path, help="keep the executed notebook and its HTML here")
     step.add_argument("--no-progress", action="store_true", help="no cell-by-cell progress bar")
 
+    review = commands.add_parser("runs", help="review executions: files, verdicts, KPI changes, notebooks")
+    review_commands = review.add_subparsers(dest="runs_command", required=True)
+    listing = review_commands.add_parser("list", help="executions with status, start time and file counts")
+    listing.add_argument("--limit", type=int, default=20, help="the most recent N (0: all)")
+    show = review_commands.add_parser(
+        "show", help="one execution's files, verdicts, KPI changes; downloads its notebooks"
+    )
+    show.add_argument("execution_id")
+    show.add_argument("--dest", type=Path, default=Path("runs"), help="where to download the notebooks (./runs)")
+
+    lab = commands.add_parser("lab", help="JupyterLab on notebooks/ against a seeded local stack (or AWS)")
+    lab.add_argument("--aws", action="store_true", help="against AWS (PIPELINE_* and AWS_* settings) instead")
+    lab.add_argument("--port", type=int, help="JupyterLab's port (a free one by default)")
+    lab.add_argument("--no-browser", action="store_true")
+    lab.add_argument(
+        "--samples",
+        nargs="+",
+        type=Path,
+        default=[Path("samples/batch_01"), Path("samples/batch_02")],
+        help="batches that seed an empty local stack",
+    )
+    lab.add_argument(
+        "--refresh-outputs",
+        action="store_true",
+        help="execute the explore notebooks in place on the seeded stack (their committed outputs) and stop",
+    )
+
     local = commands.add_parser("local", help="run the pipeline on a local emulated AWS")
     local_commands = local.add_subparsers(dest="local_command", required=True)
     run = local_commands.add_parser("run", help="process each folder as one batch, in order")
@@ -88,6 +115,47 @@ def _notebook(step: str, pairs: Sequence[Sequence[str]], output_dir: Path | None
     return 0
 
 
+def _runs_list(limit: int) -> int:
+    from pipeline_tasks import runs
+
+    summaries = runs.list_executions(Settings.from_env(), limit=limit or None)
+    if not summaries:
+        print("no executions yet")
+        return 0
+    line = "{:<36} {:<10} {:<26} {:>5} {:>5} {:>8}  {}"
+    print(line.format("EXECUTION", "STATUS", "STARTED", "FILES", "VALID", "REJECTED", "STEPS"))
+    for s in summaries:
+        print(line.format(s.execution_id, s.status, s.started_at, s.files, s.valid, s.rejected, s.steps))
+    return 0
+
+
+def _runs_show(execution_id: str, dest: Path) -> int:
+    from pipeline_tasks import review, runs
+
+    settings = Settings.from_env()
+    record = runs.load(settings, execution_id)
+    summary = runs.summarise(record)
+    print(f"execution {execution_id}: {summary.status} (started {summary.started_at or 'unknown'})")
+    if summary.error:
+        print(f"  error: {summary.error}")
+    if record.result:
+        print("files:")
+        print(review.verdicts(record.result).to_string(index=False))
+    if record.stage_report:
+        print("\ndata-quality funnel:")
+        print(review.funnel(record.stage_report).to_string(index=False))
+    if record.transform_report:
+        report = record.transform_report
+        days = report["affected_dates"]
+        print(f"\nKPIs ({report['mode']}): {'all' if days is None else len(days)} day(s) recomputed")
+        print(review.kpi_writes(report).to_string(index=False))
+    paths = runs.download_notebooks(settings, execution_id, dest)
+    print(f"\nnotebooks downloaded to {dest / execution_id}:")
+    for step, page in runs.html_pages(paths).items():
+        print(f"  {step:<10} {page.resolve()}")
+    return 0
+
+
 def print_summary(out: Path) -> None:
     """A short, readable summary of the dumped KPIs."""
     with (out / "order_kpis.csv").open() as handle:
@@ -119,6 +187,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args.files)
+        if args.command == "runs" and args.runs_command == "list":
+            return _runs_list(args.limit)
+        if args.command == "runs" and args.runs_command == "show":
+            return _runs_show(args.execution_id, args.dest)
+        if args.command == "lab":
+            from pipeline_tasks.local import lab as workbench
+
+            return workbench.run(
+                aws=args.aws,
+                samples=args.samples,
+                port=args.port,
+                open_browser=not args.no_browser,
+                refresh=args.refresh_outputs,
+            )
         if args.command == "notebook":
             return _notebook(args.step, args.parameter, args.output_dir, progress=not args.no_progress)
         if args.command == "local" and args.local_command == "run":

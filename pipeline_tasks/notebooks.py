@@ -171,7 +171,7 @@ def _work_dir(output_dir: Path | None) -> Iterator[Path]:
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def kernel_environment(values: Mapping[str, str]) -> Iterator[None]:
     """Set variables for the kernel papermill starts (it inherits this process's environment)."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
@@ -195,7 +195,7 @@ def _execute(
     from papermill.exceptions import PapermillExecutionError
 
     try:
-        with _environment(settings.to_env()):
+        with kernel_environment(settings.to_env()):
             papermill.execute_notebook(
                 str(source),
                 str(executed),

@@ -83,24 +83,38 @@ def merges(stage_report: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["table", *columns])
 
 
-def kpi_writes(transform_report: Mapping[str, Any]) -> pd.DataFrame:
-    """Items written per KPI table: new, changed, deleted and unchanged."""
-    rows = [
-        {
-            "table": name,
+def kpi_change_counts(transform_report: Mapping[str, Any] | None) -> dict[str, dict[str, int]]:
+    """Per KPI table: the items a run added, changed and deleted, and those it left unchanged."""
+    if not transform_report:
+        return {}
+    return {
+        table: {
             "new": counts.get("new", 0),
             "changed": counts["put"] - counts.get("new", 0),
             "deleted": counts["deleted"],
             "unchanged": counts["unchanged"],
         }
-        for name, counts in transform_report["tables"].items()
-    ]
+        for table, counts in transform_report["tables"].items()
+    }
+
+
+def kpi_writes(transform_report: Mapping[str, Any]) -> pd.DataFrame:
+    """Items written per KPI table: new, changed, deleted and unchanged."""
+    rows = [{"table": table, **counts} for table, counts in kpi_change_counts(transform_report).items()]
     return pd.DataFrame(rows, columns=["table", "new", "changed", "deleted", "unchanged"])
 
 
 def kpi_changes(transform_report: Mapping[str, Any], table: str) -> pd.DataFrame:
-    """The items of one KPI table that the run wrote or deleted, with values before and after."""
-    return pd.DataFrame(transform_report["tables"][table].get("changes", []))
+    """The items of one KPI table that the run wrote or deleted, with values before and after.
+
+    Sorted by key; the report lists at most the first changes of a large run (the counts
+    of ``kpi_writes`` are always complete).
+    """
+    frame = pd.DataFrame(transform_report["tables"][table].get("changes", []))
+    if frame.empty:
+        return frame
+    keys = list(frame.columns[: list(frame.columns).index("change")])
+    return frame.sort_values(keys).reset_index(drop=True)
 
 
 def affected_days(transform_report: Mapping[str, Any]) -> pd.DataFrame:

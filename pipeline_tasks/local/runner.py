@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pipeline_tasks import notebooks
+from pipeline_tasks import notebooks, runs
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
@@ -172,17 +172,6 @@ def process_batch(
     return execution
 
 
-def download_runs(settings: Settings, execution_id: str, out: Path) -> Path:
-    """Copy an execution's archived notebooks and run records to ``out/runs/{execution_id}/``."""
-    s3 = s3io.client(settings, "s3")
-    folder = out / "runs" / execution_id
-    folder.mkdir(parents=True, exist_ok=True)
-    prefix = notebooks.run_key(settings, execution_id, "")
-    for key in s3io.list_keys(s3, settings.bucket, prefix):
-        s3.download_file(settings.bucket, key, str(folder / key[len(prefix) :]))
-    return folder
-
-
 def _format(name: str, value: Any) -> str:
     if name in ORDER_KPI_COLUMNS + CATEGORY_KPI_COLUMNS and name not in _COUNTS:
         return f"{Decimal(str(value)):.2f}"
@@ -231,8 +220,11 @@ def run(
             progress(f"batch {number}/{len(batch_dirs)} {folder} -> execution {execution_id}")
             keys = upload_batch(settings, folder)
             execution = process_batch(settings, execution_id, keys, progress=progress)
-            runs = download_runs(settings, execution_id, out)
-            progress(f"  {execution.status} in {sum(execution.seconds.values()):.1f} s; notebooks in {runs}")
+            runs.download_notebooks(settings, execution_id, out / "runs")
+            progress(
+                f"  {execution.status} in {sum(execution.seconds.values()):.1f} s; "
+                f"notebooks in {out / 'runs' / execution_id}"
+            )
             executions.append(execution)
         orders, categories = dump_kpis(settings, out)
     (out / "executions.json").write_text(json.dumps([e.to_dict() for e in executions], indent=2) + "\n")

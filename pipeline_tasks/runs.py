@@ -1,0 +1,136 @@
+"""Review executions: what ran, how it ended, what it read, rejected and changed.
+
+Reads what the steps leave in the bucket: the run records and executed
+notebooks under ``runs/{execution_id}/``, the validation result
+``results/{execution_id}.json`` and the step reports under
+``reports/{execution_id}/``. ``summarise`` is pure; the rest does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline_tasks.errors import PipelineError
+from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.notebooks import FAILED, STEPS, SUCCEEDED, run_key
+from pipeline_tasks.settings import Settings
+from pipeline_tasks.steps import stage, validate
+
+RUNNING = "RUNNING"
+
+
+@dataclass
+class ExecutionRecord:
+    """Everything the bucket holds about one execution."""
+
+    execution_id: str
+    #: Run records of the steps that ran, by step name (``validate``, ``stage``, ``transform``).
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    stage_report: dict[str, Any] | None = None
+    transform_report: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionSummary:
+    """One line of ``ecom-pipeline runs list``."""
+
+    execution_id: str
+    status: str
+    started_at: str
+    files: int
+    valid: int
+    rejected: int
+    steps: str
+    error: str | None
+
+
+def summarise(record: ExecutionRecord) -> ExecutionSummary:
+    """Status and counts of an execution from its run records and validation result.
+
+    FAILED when a step failed; SUCCEEDED when the transform succeeded, or when the
+    validation succeeded and found no valid file (nothing else runs then); RUNNING
+    otherwise (a step is running, or the execution stopped between steps).
+    """
+    records = [record.steps[s] for s in STEPS if s in record.steps]
+    failed = [r for r in records if r["status"] == FAILED]
+    result = record.result or {}
+    valid, rejected = len(result.get("valid_files", [])), len(result.get("invalid_files", []))
+    transformed = record.steps.get("transform", {}).get("status") == SUCCEEDED
+    nothing_to_stage = record.steps.get("validate", {}).get("status") == SUCCEEDED and bool(result) and not valid
+    if failed:
+        status = FAILED
+    elif transformed or nothing_to_stage:
+        status = SUCCEEDED
+    else:
+        status = RUNNING
+    marks = {SUCCEEDED: "ok", FAILED: "FAILED"}
+    return ExecutionSummary(
+        execution_id=record.execution_id,
+        status=status,
+        started_at=min((r["started_at"] for r in records), default=""),
+        files=valid + rejected,
+        valid=valid,
+        rejected=rejected,
+        steps=" ".join(f"{r['step']}:{marks.get(r['status'], r['status'])}" for r in records),
+        error=failed[0].get("error") if failed else None,
+    )
+
+
+def execution_ids(settings: Settings) -> list[str]:
+    """Ids of every execution with archived notebooks, in key order."""
+    s3 = s3io.client(settings, "s3")
+    paginator = s3.get_paginator("list_objects_v2")
+    ids = []
+    for page in paginator.paginate(Bucket=settings.bucket, Prefix=settings.runs_prefix, Delimiter="/"):
+        for prefix in page.get("CommonPrefixes", []):
+            ids.append(prefix["Prefix"][len(settings.runs_prefix) :].rstrip("/"))
+    return ids
+
+
+def load(settings: Settings, execution_id: str) -> ExecutionRecord:
+    """Read an execution's run records, validation result and step reports."""
+    s3 = s3io.client(settings, "s3")
+    record = ExecutionRecord(execution_id)
+    for step, notebook in STEPS.items():
+        document = s3io.get_json_or_none(s3, settings.bucket, run_key(settings, execution_id, f"{notebook}.json"))
+        if document is not None:
+            record.steps[step] = document
+    record.result = s3io.get_json_or_none(s3, settings.bucket, validate.result_key(settings, execution_id))
+    record.stage_report = s3io.get_json_or_none(s3, settings.bucket, stage.report_key(settings, execution_id, "stage"))
+    record.transform_report = s3io.get_json_or_none(
+        s3, settings.bucket, stage.report_key(settings, execution_id, "transform")
+    )
+    if not record.steps and record.result is None:
+        raise PipelineError(f"no execution {execution_id!r} in s3://{settings.bucket}/")
+    return record
+
+
+def list_executions(settings: Settings, *, limit: int | None = None) -> list[ExecutionSummary]:
+    """Summaries of the executions, the most recent first (at most ``limit``)."""
+    summaries = [summarise(load(settings, execution_id)) for execution_id in execution_ids(settings)]
+    summaries.sort(key=lambda s: (s.started_at, s.execution_id), reverse=True)
+    return summaries[:limit] if limit else summaries
+
+
+def download_notebooks(settings: Settings, execution_id: str, dest: Path) -> list[Path]:
+    """Copy an execution's archived notebooks, HTML pages and run records into ``dest/{execution_id}/``."""
+    s3 = s3io.client(settings, "s3")
+    folder = dest / execution_id
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = run_key(settings, execution_id, "")
+    paths = []
+    for key in s3io.list_keys(s3, settings.bucket, prefix):
+        path = folder / key[len(prefix) :]
+        s3.download_file(settings.bucket, key, str(path))
+        paths.append(path)
+    return paths
+
+
+def html_pages(paths: Sequence[Path]) -> dict[str, Path]:
+    """The rendered notebooks among downloaded files, by step, in step order."""
+    by_name = {path.name: path for path in paths}
+    return {step: by_name[f"{notebook}.html"] for step, notebook in STEPS.items() if f"{notebook}.html" in by_name}
