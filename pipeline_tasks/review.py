@@ -177,3 +177,20 @@ def funnel_chart(stage_report: Mapping[str, Any]) -> Figure:
     axis.legend(loc="lower right")
     axis.set_title("data-quality funnel per file")
     return figure
+
+
+def step_runs(step_records: Mapping[str, Mapping[str, Any]], pages: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per step that ran: its notebook, status, exit code, seconds, error and rendered page."""
+    rows = [
+        {
+            "step": step,
+            "notebook": record["notebook"],
+            "status": record["status"],
+            "exit_code": record["exit_code"],
+            "seconds": record["seconds"].get("execute"),
+            "error": record.get("error") or "",
+            "html": str((pages or {}).get(step, "")),
+        }
+        for step, record in step_records.items()
+    ]
+    return pd.DataFrame(rows, columns=["step", "notebook", "status", "exit_code", "seconds", "error", "html"])

@@ -8,6 +8,7 @@ notebooks under ``runs/{execution_id}/``, the validation result
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,8 +117,20 @@ def list_executions(settings: Settings, *, limit: int | None = None) -> list[Exe
     return summaries[:limit] if limit else summaries
 
 
-def download_notebooks(settings: Settings, execution_id: str, dest: Path) -> list[Path]:
-    """Copy an execution's archived notebooks, HTML pages and run records into ``dest/{execution_id}/``."""
+def latest(settings: Settings) -> str:
+    """Id of the most recent execution (by the start of its first step)."""
+    summaries = list_executions(settings, limit=1)
+    if not summaries:
+        raise PipelineError(f"no executions in s3://{settings.bucket}/{settings.runs_prefix}")
+    return summaries[0].execution_id
+
+
+def download_notebooks(settings: Settings, execution_id: str, dest: Path | None = None) -> list[Path]:
+    """Copy an execution's archived notebooks, HTML pages and run records into ``dest/{execution_id}/``.
+
+    ``dest`` defaults to ``ecom-pipeline-runs`` in the system's temporary folder.
+    """
+    dest = dest or Path(tempfile.gettempdir()) / "ecom-pipeline-runs"
     s3 = s3io.client(settings, "s3")
     folder = dest / execution_id
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """DynamoDB I/O for the KPI tables: create, read by key, write a diff.
 
 Access patterns: OrderKPIs by ``order_date`` (GetItem/BatchGetItem);
-CategoryKPIs by ``category`` and a date range (Query), or by day
-(BatchGetItem over the known categories).
+CategoryKPIs by ``category`` and a date range (Query), or by day, every
+category (Query on the table's inverted global secondary index).
 """
 
 from __future__ import annotations
@@ -26,25 +26,55 @@ Key = tuple[str, ...]
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A KPI table: its name, key attributes and KPI attributes."""
+    """A KPI table: its name, key attributes and KPI attributes.
+
+    Attributes:
+        name: Table name.
+        key: Hash key attribute, then the range key attribute when there is one.
+        values: KPI attributes (what a write compares to decide whether an item changed).
+        inverted_index: Name of a global secondary index with the key swapped (hash key the
+            table's range key, range key the table's hash key, every attribute projected);
+            None when the table has none. Only for tables with a range key.
+    """
 
     name: str
     key: tuple[str, ...]
     values: tuple[str, ...]
+    inverted_index: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.inverted_index is not None and len(self.key) != 2:
+            raise ValueError(f"{self.name}: an inverted index needs a hash and a range key, not {self.key}")
 
     def key_of(self, item: Mapping[str, Any]) -> Key:
         return tuple(str(item[k]) for k in self.key)
 
 
+_KEY_TYPES = ("HASH", "RANGE")
+
+
+def _key_schema(key: Sequence[str]) -> list[dict[str, str]]:
+    return [{"AttributeName": k, "KeyType": kind} for k, kind in zip(key, _KEY_TYPES, strict=False)]
+
+
 def table_definition(spec: TableSpec) -> dict[str, Any]:
-    """CreateTable arguments: string keys, on-demand capacity."""
-    kinds = ("HASH", "RANGE")
-    return {
+    """CreateTable arguments: string keys, on-demand capacity, the inverted index when declared."""
+    definition: dict[str, Any] = {
         "TableName": spec.name,
-        "KeySchema": [{"AttributeName": k, "KeyType": kind} for k, kind in zip(spec.key, kinds, strict=False)],
+        "KeySchema": _key_schema(spec.key),
+        # The inverted index reuses the table's key attributes: nothing more to define.
         "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in spec.key],
         "BillingMode": "PAY_PER_REQUEST",
     }
+    if spec.inverted_index is not None:
+        definition["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": spec.inverted_index,
+                "KeySchema": _key_schema(spec.key[::-1]),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ]
+    return definition
 
 
 def ensure_table(dynamodb: Any, spec: TableSpec) -> None:
@@ -90,6 +120,60 @@ def get_items(dynamodb: Any, spec: TableSpec, keys: Iterable[Key]) -> dict[Key, 
                 found[spec.key_of(value)] = value
             request = response.get("UnprocessedKeys") or {}
     return found
+
+
+def query_range(
+    dynamodb: Any,
+    spec: TableSpec,
+    partition_value: str,
+    low: str | None,
+    high: str | None,
+    *,
+    index: str | None = None,
+) -> list[dict[str, Any]]:
+    """The items of one partition whose range key lies in ``[low, high]`` (Query, every page).
+
+    Args:
+        dynamodb: A boto3 DynamoDB client.
+        spec: The table; it must have a range key.
+        partition_value: Value of the hash key (of the index's hash key when ``index`` is given).
+        low: Smallest range key value, inclusive; None for no lower bound.
+        high: Largest range key value, inclusive; None for no upper bound.
+        index: Name of the table's inverted index to query instead of the table: its hash key
+            is the table's range key and its range key the table's hash key.
+
+    Returns:
+        The items, deserialized, in range key order. Reads on the table are consistent;
+        reads on an index are eventually consistent (DynamoDB has no other kind for a GSI).
+    """
+    if len(spec.key) != 2:
+        raise ValueError(f"{spec.name} has no range key to query a range of")
+    hash_key, range_key = spec.key if index is None else spec.key[::-1]
+    names = {"#h": hash_key}
+    values: dict[str, Any] = {":h": partition_value}
+    if low is None and high is None:
+        condition = "#h = :h"
+    else:
+        names["#r"] = range_key
+        if low is not None and high is not None:
+            condition = "#h = :h AND #r BETWEEN :low AND :high"
+        elif low is not None:
+            condition = "#h = :h AND #r >= :low"
+        else:
+            condition = "#h = :h AND #r <= :high"
+        values |= {name: value for name, value in ((":low", low), (":high", high)) if value is not None}
+    request: dict[str, Any] = {
+        "TableName": spec.name,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": _serialize(values),
+    }
+    if index is None:
+        request["ConsistentRead"] = True
+    else:
+        request["IndexName"] = index
+    paginator = dynamodb.get_paginator("query")
+    return [_deserialize(item) for page in paginator.paginate(**request) for item in page["Items"]]
 
 
 @dataclass(frozen=True)

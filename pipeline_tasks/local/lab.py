@@ -2,9 +2,9 @@
 
 Locally, a moto server is started and, when its KPI tables are empty, seeded by
 running the sample batches through the pipeline notebooks (so the dashboard has
-KPIs and the batch review has archived notebooks). The sample batch is then
-left in ``input/`` with the manifest ``manifests/sample.json``: the pipeline
-notebooks' default parameters run on it. The Jupyter server, its kernels and
+KPIs and the batch review has archived notebooks). The last sample batch is
+then left in ``input/`` again with the manifest ``manifests/sample.json``: the
+pipeline notebooks' default parameters run on it. The Jupyter server, its kernels and
 its terminals get the stack's settings in their environment.
 """
 
@@ -39,7 +39,7 @@ def is_empty(settings: Settings) -> bool:
 
 
 def seed(settings: Settings, batch_dirs: Sequence[Path], *, progress: Callable[[str], None] = print) -> list[str]:
-    """Run the sample batches through the pipeline notebooks; leave the first batch for the defaults.
+    """Run the sample batches through the pipeline notebooks; leave the last one for the defaults.
 
     Returns:
         The execution ids of the seeding runs.
@@ -53,9 +53,18 @@ def seed(settings: Settings, batch_dirs: Sequence[Path], *, progress: Callable[[
             raise PipelineError(f"seeding failed in {execution_id}: {execution.error}")
         executions.append(execution_id)
     if batch_dirs:
-        keys = upload_batch(settings, batch_dirs[0])
-        validate.write_manifest(settings, SAMPLE_EXECUTION, keys)
+        leave_sample_batch(settings, batch_dirs[-1])
     return executions
+
+
+def leave_sample_batch(settings: Settings, folder: Path) -> str:
+    """Upload a batch to ``input/`` with the manifest the pipeline notebooks' defaults read.
+
+    The last seeded batch again: running the notebooks with their defaults then shows a
+    whole batch (a rejected file included) and changes no KPI (the same files twice
+    change nothing). Returns the manifest's key.
+    """
+    return validate.write_manifest(settings, SAMPLE_EXECUTION, upload_batch(settings, folder))
 
 
 def local_stack_settings(server: MotoServer, base: Settings | None = None) -> Settings:

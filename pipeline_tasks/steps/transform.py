@@ -55,7 +55,12 @@ def order_kpis_spec(settings: Settings) -> dynamodb.TableSpec:
 
 
 def category_kpis_spec(settings: Settings) -> dynamodb.TableSpec:
-    return dynamodb.TableSpec(settings.category_kpis_table, ("category", "order_date"), CATEGORY_KPI_COLUMNS)
+    return dynamodb.TableSpec(
+        settings.category_kpis_table,
+        ("category", "order_date"),
+        CATEGORY_KPI_COLUMNS,
+        inverted_index=settings.category_by_date_index,
+    )
 
 
 def checkpoint_key(settings: Settings) -> str:

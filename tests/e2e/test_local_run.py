@@ -1,0 +1,93 @@
+"""``ecom-pipeline local run`` over the sample batches: KPIs, archived notebooks, executions.json."""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import nbformat
+import pytest
+from reference import Reference
+
+from pipeline_tasks.cli import main
+
+pytestmark = [pytest.mark.spark, pytest.mark.aws, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+BATCHES = [REPO / "samples" / "batch_01", REPO / "samples" / "batch_02"]
+NOTEBOOKS = ("10_validate", "20_stage", "30_transform_kpis")
+
+
+def _outputs(notebook: nbformat.NotebookNode) -> str:
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", "") + output.get("data", {}).get("text/plain", ""))
+    return "\n".join(texts)
+
+
+def _images(notebook: nbformat.NotebookNode) -> int:
+    return sum("image/png" in o.get("data", {}) for c in notebook.cells for o in c.get("outputs", []))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    code = main(["local", "run", *map(str, BATCHES), "--out", str(out)])
+    return code, out
+
+
+def test_the_demo_succeeds_with_the_contract_kpis(demo):
+    code, out = demo
+    assert code == 0
+    ref = Reference()
+    for folder in BATCHES:
+        for path in sorted(folder.iterdir()):
+            ref.load(path.name, path.read_bytes())
+    expected_orders, expected_categories = ref.kpis()
+    with (out / "order_kpis.csv").open() as handle:
+        orders = {r.pop("order_date"): {k: Decimal(v) for k, v in r.items()} for r in csv.DictReader(handle)}
+    with (out / "category_kpis.csv").open() as handle:
+        categories = {
+            (r.pop("category"), r.pop("order_date")): {k: Decimal(v) for k, v in r.items()}
+            for r in csv.DictReader(handle)
+        }
+    assert orders == expected_orders
+    assert categories == expected_categories
+
+
+def test_every_execution_leaves_its_executed_notebooks(demo):
+    _, out = demo
+    executions = json.loads((out / "executions.json").read_text())
+    assert [e["status"] for e in executions] == ["SUCCEEDED", "SUCCEEDED"]
+    for execution in executions:
+        execution_id = execution["execution_id"]
+        expected = {f"runs/{execution_id}/{n}.{suffix}" for n in NOTEBOOKS for suffix in ("ipynb", "html", "json")}
+        assert set(execution["notebooks"]) == expected
+        folder = out / "runs" / execution_id
+        assert {p.name for p in folder.iterdir()} == {k.rsplit("/", 1)[1] for k in expected}
+        for name in NOTEBOOKS:
+            notebook = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+            injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+            assert len(injected) == 1 and f'execution_id = "{execution_id}"' in injected[0].source
+            assert not any(o.get("output_type") == "error" for c in notebook.cells for o in c.get("outputs", []))
+            assert json.loads((folder / f"{name}.json").read_text())["status"] == "SUCCEEDED"
+            assert execution_id in (folder / f"{name}.html").read_text()
+        validate_text = _outputs(nbformat.read(folder / "10_validate.ipynb", as_version=4))
+        for item in execution["valid_files"] + execution["invalid_files"]:
+            assert item["key"] in validate_text
+        stage_notebook = nbformat.read(folder / "20_stage.ipynb", as_version=4)
+        assert "rows_kept" in _outputs(stage_notebook) and _images(stage_notebook) == 1
+        transform_notebook = nbformat.read(folder / "30_transform_kpis.ipynb", as_version=4)
+        assert "OrderKPIs" in _outputs(transform_notebook) and _images(transform_notebook) == 1
+
+
+def test_the_rejected_file_and_its_reason_are_in_the_validate_notebook(demo):
+    _, out = demo
+    executions = json.loads((out / "executions.json").read_text())
+    rejected = executions[1]["invalid_files"]
+    assert [r["key"] for r in rejected] == ["input/orders_broken.csv"]
+    html = (out / "runs" / executions[1]["execution_id"] / "10_validate.html").read_text()
+    assert "orders_broken.csv" in html and "missing required column" in html
