@@ -8,7 +8,7 @@ JARS_STAMP := $(JARS)/.stamp
 OUT ?= out/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast lint bench clean
+.PHONY: help setup demo lab test test-fast lint bench bench-notebooks notebook-outputs clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ setup: $(STAMP) $(JARS_STAMP) ## install Python packages (.venv) and the Spark j
 demo: setup ## run the whole pipeline locally on the sample batches and print the KPIs
 	$(VENV)/bin/ecom-pipeline local run samples/batch_01 samples/batch_02 --out $(OUT)
 
+lab: setup ## JupyterLab on notebooks/ against a local stack seeded with the samples (LAB_ARGS=--aws for AWS)
+	$(VENV)/bin/ecom-pipeline lab $(LAB_ARGS)
+
 test: setup ## run the full test suite
 	$(VENV)/bin/pytest
 
@@ -50,6 +53,12 @@ lint: setup ## ruff (lint + format check) and mypy
 
 bench: setup ## benchmarks at 1M and 5M order items (writes bench/results/)
 	$(PY) bench/run.py --scales 1000000 5000000
+
+bench-notebooks: setup ## per-step overhead of the notebook runner (kernel, injection, render, archive)
+	$(PY) bench/notebook_overhead.py
+
+notebook-outputs: setup ## re-execute the explore notebooks on a seeded stack (nbval's committed outputs)
+	$(VENV)/bin/ecom-pipeline lab --refresh-outputs
 
 clean: ## remove the virtualenv, jars and outputs
 	rm -rf $(VENV) $(JARS) out

@@ -20,17 +20,11 @@ def seeded(moto_server: MotoServer) -> Iterator[Settings]:
     """The sample batches run through the pipeline notebooks; the sample batch left for the defaults."""
     settings = lab.local_stack_settings(
         moto_server,
+        # The default resource names, as in `make lab`: the committed outputs show them.
         Settings(
-            bucket="seeded-lab",
             notebooks_dir=str(REPO / "notebooks"),
             spark_jars_dir=str(REPO / ".jars"),
         ),
     )
     lab.seed(settings, SAMPLES, progress=lambda _: None)
     yield settings
-
-
-def notebook_env(settings: Settings) -> dict[str, str]:
-    import os
-
-    return dict(os.environ, **settings.to_env())

@@ -23,3 +23,23 @@ def test_environment_overrides_and_round_trip():
     assert settings.spark_conf == {"spark.a": "1", "spark.b": "x=y"}
     assert settings.region == "eu-west-1" and settings.aws_endpoint_url == "http://127.0.0.1:5000"
     assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_overrides_win_over_the_environment_and_none_is_ignored():
+    from pipeline_tasks.settings import Settings
+
+    env = {"PIPELINE_BUCKET": "from-env", "PIPELINE_CELL_TIMEOUT": "60", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
+    settings = Settings.from_env(env, bucket="from-parameter", aws_endpoint_url=None)
+    assert (settings.bucket, settings.cell_timeout) == ("from-parameter", 60)
+    assert settings.aws_endpoint_url == "http://127.0.0.1:5000"
+
+
+def test_absolute_paths_for_a_kernel_in_another_folder(tmp_path, monkeypatch):
+    from pipeline_tasks.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(lake_root="lake").with_absolute_paths()
+    assert settings.spark_jars_dir == str(tmp_path / ".jars")
+    assert settings.notebooks_dir == str(tmp_path / "notebooks")
+    assert settings.lake_root == str(tmp_path / "lake")
+    assert Settings(lake_root="s3://b/staging").with_absolute_paths().lake_root == "s3://b/staging"

@@ -142,3 +142,29 @@ def test_change_feed_values_of_any_string_layout():
 
     feed = pa.table({"category": pa.array(["b", None, "a", "b"], pa.string_view())})
     assert changed_keys(feed, "category") == ["a", "b"]
+
+
+def test_cleaning_exclusions_count_each_row_under_the_first_rule_it_breaks():
+    from pipeline_tasks.contract import ORDER_ITEMS
+    from pipeline_tasks.transforms.staging import count_cleaning_exclusions
+
+    raw = _raw(
+        ORDER_ITEMS,
+        [
+            {"id": "1", "product_id": "7", "sale_price": "9.99"},  # kept
+            {"id": "2", "product_id": "", "sale_price": "0"},  # breaks both rules: counted once, first rule
+            {"id": "3", "product_id": "7", "sale_price": "0"},
+            {"id": "4", "product_id": "7", "sale_price": "-1"},
+            {"id": "5", "product_id": "7", "sale_price": ""},
+            {"id": "6", "product_id": "7", "sale_price": "0.01"},  # kept
+        ],
+    )
+    staged = stage_rows(raw, ORDER_ITEMS)
+    assert count_cleaning_exclusions(staged, ORDER_ITEMS) == {
+        "product_id_missing": 1,
+        "sale_price_missing_or_not_positive": 3,
+    }
+    orders = stage_rows(
+        _raw(ORDERS, [{"order_id": "1", "created_at": "2024-01-01 00:00:00", "num_of_item": "1"}]), ORDERS
+    )
+    assert count_cleaning_exclusions(orders, ORDERS) == {}

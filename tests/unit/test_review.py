@@ -1,0 +1,176 @@
+"""What reviewers see: report documents in, tables and charts out."""
+
+from __future__ import annotations
+
+import pytest
+from matplotlib.figure import Figure
+
+from pipeline_tasks import errors, review, runs
+from pipeline_tasks.cli import parameter_value
+from pipeline_tasks.io.dynamodb import TableSpec, describe_changes
+
+RESULT = {
+    "keys": ["input/orders.csv", "input/junk.csv", "input/order_items.csv"],
+    "valid_files": [
+        {"key": "input/order_items.csv", "dataset": "order_items", "rows_read": 5, "rows_not_staged": {}},
+        {"key": "input/orders.csv", "dataset": "orders", "rows_read": 4, "rows_not_staged": {"missing_key": 1}},
+    ],
+    "invalid_files": [{"key": "input/junk.csv", "dataset": None, "reason": "unknown dataset"}],
+}
+STAGE = {
+    "files": [
+        {
+            "key": "input/orders.csv",
+            "dataset": "orders",
+            "rows_read": 4,
+            "rows_not_staged": {"missing_key": 1},
+            "rows_staged": 3,
+            "rows_excluded_by_cleaning": {"created_at_missing": 1},
+            "rows_kept": 2,
+        },
+        {
+            "key": "input/order_items.csv",
+            "dataset": "order_items",
+            "rows_read": 5,
+            "rows_not_staged": {},
+            "rows_staged": 5,
+            "rows_excluded_by_cleaning": {},
+            "rows_kept": 5,
+        },
+    ],
+    "tables": {"orders": {"inserted": 3, "updated": 0, "unchanged": 0, "version": 1}},
+}
+TRANSFORM = {
+    "mode": "incremental",
+    "affected_dates": ["2024-03-02", "2024-03-01"],
+    "order_kpis": [
+        {"order_date": "2024-03-02", "total_orders": 2, "total_revenue": "10.50", "return_rate": "50.00"},
+        {"order_date": "2024-03-01", "total_orders": 1, "total_revenue": "4.00", "return_rate": "0.00"},
+    ],
+    "tables": {
+        "OrderKPIs": {
+            "put": 2,
+            "new": 1,
+            "deleted": 1,
+            "unchanged": 3,
+            "changes": [
+                {
+                    "order_date": "2024-03-02",
+                    "change": "changed",
+                    "total_revenue_before": "9",
+                    "total_revenue": "10.50",
+                },
+                {"order_date": "2024-03-01", "change": "new", "total_revenue_before": "", "total_revenue": "4.00"},
+            ],
+        }
+    },
+}
+
+
+def test_verdicts_list_every_file_in_arrival_order_with_its_reason():
+    table = review.verdicts(RESULT)
+    assert table["key"].tolist() == RESULT["keys"]
+    assert table["verdict"].tolist() == ["valid", "rejected", "valid"]
+    assert table.loc[1, "reason"] == "unknown dataset" and table.loc[1, "dataset"] == "unknown"
+    assert table.loc[0, "rows_not_staged"] == "1 missing_key"
+
+
+def test_the_funnel_adds_a_column_per_reason_and_rule():
+    table = review.funnel(STAGE)
+    assert table.columns.tolist() == [
+        "key",
+        "dataset",
+        "rows_read",
+        "not staged: missing_key",
+        "rows_staged",
+        "excluded: created_at_missing",
+        "rows_kept",
+    ]
+    assert table.iloc[0].tolist()[2:] == [4, 1, 3, 1, 2]
+    assert table.iloc[1].tolist()[2:] == [5, 0, 5, 0, 5]
+
+
+def test_kpi_writes_and_changes():
+    assert review.kpi_change_counts(TRANSFORM) == {"OrderKPIs": {"new": 1, "changed": 1, "deleted": 1, "unchanged": 3}}
+    assert review.kpi_change_counts(None) == {}
+    changes = review.kpi_changes(TRANSFORM, "OrderKPIs")
+    assert changes["order_date"].tolist() == ["2024-03-01", "2024-03-02"]  # sorted by key
+
+
+def test_affected_days_are_typed_and_sorted():
+    days = review.affected_days(TRANSFORM)
+    assert days["order_date"].tolist() == ["2024-03-01", "2024-03-02"]
+    assert days["total_revenue"].tolist() == [4.0, 10.5] and str(days["total_orders"].dtype) == "int64"
+
+
+@pytest.mark.parametrize(
+    "chart",
+    [
+        lambda: review.affected_days_chart(TRANSFORM),
+        lambda: review.affected_days_chart({"order_kpis": []}),
+        lambda: review.funnel_chart(STAGE),
+        lambda: review.funnel_chart({"files": []}),
+    ],
+)
+def test_charts_are_figures_even_when_empty(chart):
+    assert isinstance(chart(), Figure)
+
+
+def test_describe_changes_gives_before_and_after_and_respects_the_limit():
+    spec = TableSpec("OrderKPIs", ("order_date",), ("total_orders",))
+    existing = {("2024-03-01",): {"order_date": "2024-03-01", "total_orders": 1}}
+    puts = [{"order_date": "2024-03-01", "total_orders": 2}, {"order_date": "2024-03-02", "total_orders": 5}]
+    rows = describe_changes(spec, puts, [("2024-02-01",)], existing, limit=10)
+    assert rows == [
+        {"order_date": "2024-03-01", "change": "changed", "total_orders_before": "1", "total_orders": "2"},
+        {"order_date": "2024-03-02", "change": "new", "total_orders_before": "", "total_orders": "5"},
+        {"order_date": "2024-02-01", "change": "deleted", "total_orders_before": "", "total_orders": ""},
+    ]
+    assert len(describe_changes(spec, puts, [], existing, limit=1)) == 1
+
+
+def _step(step, status, started="2026-01-01T00:00:00+00:00", error=None):
+    return {"step": step, "status": status, "started_at": started, "error": error}
+
+
+@pytest.mark.parametrize(
+    ("steps", "result", "status"),
+    [
+        (
+            {"validate": _step("validate", "SUCCEEDED"), "transform": _step("transform", "SUCCEEDED")},
+            RESULT,
+            "SUCCEEDED",
+        ),
+        ({"validate": _step("validate", "SUCCEEDED")}, {"valid_files": [], "invalid_files": [{}]}, "SUCCEEDED"),
+        ({"validate": _step("validate", "SUCCEEDED")}, RESULT, "RUNNING"),
+        (
+            {"validate": _step("validate", "SUCCEEDED"), "stage": _step("stage", "FAILED", error="boom")},
+            RESULT,
+            "FAILED",
+        ),
+    ],
+)
+def test_an_executions_status_comes_from_its_step_records(steps, result, status):
+    summary = runs.summarise(runs.ExecutionRecord("e-1", steps=steps, result=result))
+    assert summary.status == status
+    assert (summary.files, summary.valid, summary.rejected) == (
+        len(result["valid_files"]) + len(result["invalid_files"]),
+        len(result["valid_files"]),
+        len(result["invalid_files"]),
+    )
+    if status == "FAILED":
+        assert summary.error == "boom" and "stage:FAILED" in summary.steps
+
+
+def test_cli_parameter_values_and_error_names():
+    assert [parameter_value(v) for v in ("true", "False", "null", "local-0001", "12")] == [
+        True,
+        False,
+        None,
+        "local-0001",
+        "12",
+    ]
+    kinds = errors.by_name()
+    assert kinds["KernelDied"].exit_code == 6 and kinds["InvalidFile"].exit_code == 3
+    codes = [k.exit_code for k in kinds.values()]
+    assert len(codes) == len(set(codes))  # one exit code per failure kind
