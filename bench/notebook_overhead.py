@@ -1,10 +1,11 @@
 """The notebook runner's per-step overhead (``make bench-notebooks``).
 
 For each step of the pipeline, on the sample batches and a local moto server,
-the same work is run twice in this process: called directly (the baseline)
-and through ``ecom-pipeline notebook``'s function (papermill: kernel start,
-parameter injection, the step, the display cells; HTML rendering; archiving to
-S3). An empty notebook (parameters only) isolates the fixed cost of a kernel.
+the same work is run three ways: called directly in this (warm) process, called
+in a fresh Python process (what a task container would run without papermill:
+the baseline), and through ``ecom-pipeline notebook``'s function (papermill:
+kernel start, parameter injection, the step, the display cells; HTML
+rendering; archiving to S3). An empty notebook (parameters only) isolates the fixed cost of a kernel.
 Each step runs on a fresh bucket and fresh tables so both variants do the same
 work. Results: ``bench/results/notebooks-latest.json`` and a table on stdout.
 """
@@ -16,6 +17,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +39,14 @@ from pipeline_tasks.settings import Settings  # noqa: E402
 from pipeline_tasks.steps import stage, transform, validate  # noqa: E402
 
 SAMPLES = [REPO / "samples" / "batch_01", REPO / "samples" / "batch_02"]
+
+#: The step alone in a new Python process: what a task container would run without papermill.
+FRESH_PROCESS = (
+    "from pipeline_tasks.settings import Settings\n"
+    "from pipeline_tasks.steps import stage, transform, validate\n"
+    "s, e = Settings.from_env(), {execution_id!r}\n"
+    "{call}\n"
+)
 
 
 def fresh(server: MotoServer) -> Settings:
@@ -92,18 +102,36 @@ def main() -> None:
             settings = fresh(server).with_overrides(notebooks_dir=str(empty_dir))
             run = notebooks.run_step(settings, "validate", {"execution_id": f"empty-{n}"})
             empty.append(run.seconds)
+        fresh_process_calls = {
+            "validate": "validate.run(s, e, manifest_key=validate.manifest_key(s, e))",
+            "stage": "stage.run(s, e)",
+            "transform": "transform.run(s, e)",
+        }
         direct_calls: dict[str, Callable[[Settings, str], Any]] = {
             "validate": lambda s, e: validate.run(s, e, manifest_key=validate.manifest_key(s, e)),
             "stage": lambda s, e: stage.run(s, e),
             "transform": lambda s, e: transform.run(s, e),  # starts and stops its own Spark, as the notebook does
         }
         for step, call in direct_calls.items():
-            direct, through = [], []
+            direct, cold, through = [], [], []
             for _ in range(args.repeat):
                 settings, execution_id = prepared(server, step)
                 started = time.perf_counter()
                 call(settings, execution_id)
                 direct.append(time.perf_counter() - started)
+                settings, execution_id = prepared(server, step)
+                started = time.perf_counter()
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-c",
+                        FRESH_PROCESS.format(execution_id=execution_id, call=fresh_process_calls[step]),
+                    ],
+                    env=dict(os.environ, **settings.with_absolute_paths().to_env()),
+                    check=True,
+                    capture_output=True,
+                )
+                cold.append(time.perf_counter() - started)
                 settings, execution_id = prepared(server, step)
                 parameters: dict[str, Any] = {"execution_id": execution_id}
                 if step == "validate":
@@ -115,6 +143,7 @@ def main() -> None:
                 {
                     "step": step,
                     "direct_s": statistics.median(direct),
+                    "fresh_process_s": statistics.median(cold),
                     "notebook_s": statistics.median(t["total"] for t in through),
                     "execute_s": statistics.median(t["execute"] for t in through),
                     "render_s": statistics.median(t["render"] for t in through),
@@ -138,12 +167,16 @@ def main() -> None:
         f"empty notebook (kernel start + parameter injection): {fixed['kernel_and_injection_s']:.2f} s, "
         f"render {fixed['render_s']:.2f} s, archive {fixed['archive_s']:.2f} s"
     )
-    print("| step | direct (s) | notebook (s) | overhead (s) | ratio | of which render + archive (s) |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| step | in-process call (s) | fresh process (s) | notebook (s) | overhead vs fresh process (s) "
+        "| ratio notebook / fresh process | of which render + archive (s) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['step']} | {r['direct_s']:.2f} | {r['notebook_s']:.2f} | {r['notebook_s'] - r['direct_s']:.2f} "
-            f"| {r['notebook_s'] / r['direct_s']:.2f} | {r['render_s'] + r['archive_s']:.2f} |"
+            f"| {r['step']} | {r['direct_s']:.2f} | {r['fresh_process_s']:.2f} | {r['notebook_s']:.2f} "
+            f"| {r['notebook_s'] - r['fresh_process_s']:.2f} | {r['notebook_s'] / r['fresh_process_s']:.2f} "
+            f"| {r['render_s'] + r['archive_s']:.2f} |"
         )
 
 

@@ -83,17 +83,23 @@ def jupyter_command(notebooks_dir: Path, port: int, *, open_browser: bool) -> li
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         *([] if open_browser else ["--no-browser"]),
+        # Jupyter refuses to run as root unless told; CI machines and containers often are root.
+        *(["--allow-root"] if os.geteuid() == 0 else []),
     ]
 
 
-def run_jupyter(settings: Settings, *, port: int | None, open_browser: bool) -> int:
-    """Run JupyterLab on the notebooks folder with the settings in its environment, until it exits."""
+def start_jupyter(settings: Settings, *, port: int, open_browser: bool) -> subprocess.Popen[bytes]:
+    """Start JupyterLab on the notebooks folder with the settings in its environment."""
     notebooks_dir = Path(settings.notebooks_dir).resolve()
     if not notebooks_dir.is_dir():
         raise ConfigurationError(f"notebook folder not found: {notebooks_dir} (run from the repository root)")
     env = dict(os.environ, **settings.to_env())
-    command = jupyter_command(notebooks_dir, port or free_port(), open_browser=open_browser)
-    process = subprocess.Popen(command, env=env)
+    return subprocess.Popen(jupyter_command(notebooks_dir, port, open_browser=open_browser), env=env)
+
+
+def run_jupyter(settings: Settings, *, port: int | None, open_browser: bool) -> int:
+    """Run JupyterLab until it exits (Ctrl-C stops it)."""
+    process = start_jupyter(settings, port=port or free_port(), open_browser=open_browser)
     try:
         return process.wait()
     except KeyboardInterrupt:

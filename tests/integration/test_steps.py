@@ -37,6 +37,7 @@ def test_validation_result_document_and_staging_funnel(settings):
             "abc,10,Complete,2024-02-01 10:00:00,,,,1,M",
             "1,11,Shipped,2024-02-01 01:00:00,,,,2,F",  # same key again: moves to February
             "3,12,  Returned ,2024-02-02 10:00:00Z,,,,1,M",
+            "4,12,Complete,,,,,1,M",  # staged, but cleaning will exclude it: no created_at
         ]
     ).encode()
     keys = _put(
@@ -59,16 +60,19 @@ def test_validation_result_document_and_staging_funnel(settings):
     assert report["files"][0] == {
         "key": "input/orders_messy.csv",
         "dataset": "orders",
-        "rows_read": 5,
+        "rows_read": 6,
         "rows_not_staged": {"wrong_field_count": 1, "non_integer_key": 1},
-        "rows_staged": 3,
+        "rows_staged": 4,
+        "rows_excluded_by_cleaning": {"created_at_missing": 1},
+        "rows_kept": 3,
     }
     merge = report["tables"]["orders"]
-    assert (merge["inserted"], merge["updated"], merge["rows_superseded_in_batch"]) == (2, 0, 2)
+    assert (merge["inserted"], merge["updated"], merge["rows_superseded_in_batch"]) == (3, 0, 2)
 
     table = DeltaTable(settings.table_uri("orders"), storage_options=delta.storage_options(settings))
     rows = {r["order_id"]: r for r in table.to_pyarrow_table().to_pylist()}
-    assert set(rows) == {1, 3}
+    assert set(rows) == {1, 3, 4}  # staging keeps order 4 (no created_at); cleaning drops it later
+    assert rows[4]["created_at"] is None and rows[4]["year"] is None
     assert (rows[1]["user_id"], rows[1]["status"], rows[1]["year"], rows[1]["month"]) == (11, "Shipped", 2024, 2)
     assert rows[3]["user_id"] == 13 and rows[3]["_source_key"] == "input/orders_later.csv"
     assert rows[3]["_execution_id"] == "exec-1"
@@ -80,7 +84,7 @@ def test_validation_result_document_and_staging_funnel(settings):
     assert (report["tables"]["orders"]["inserted"], report["tables"]["orders"]["updated"]) == (0, 1)
     staged = DeltaTable(settings.table_uri("orders"), storage_options=delta.storage_options(settings))
     ids = staged.to_pyarrow_table().column("order_id")
-    assert sorted(ids.to_pylist()) == [1, 3]
+    assert sorted(ids.to_pylist()) == [1, 3, 4]
     january = staged.to_pyarrow_table(filters=[("month", "=", 1)])
     assert january.column("order_id").to_pylist() == [1]
     # The same file again changes nothing: no new version content, no update.

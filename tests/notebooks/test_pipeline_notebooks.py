@@ -50,3 +50,36 @@ def test_a_failed_step_is_archived_with_the_error_in_its_notebook(settings):
     errors_shown = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert [e["ename"] for e in errors_shown] == ["StepFailed"]
     assert "run the validate step first" in errors_shown[0]["evalue"]
+
+
+def test_the_lab_serves_the_notebooks_with_the_stacks_settings(settings):
+    import time
+    import urllib.error
+    import urllib.request
+
+    from pipeline_tasks.local.process import free_port
+
+    port = free_port()
+    process = lab.start_jupyter(
+        settings.with_overrides(notebooks_dir=str(REPO / "notebooks")), port=port, open_browser=False
+    )
+    try:
+        deadline, status = time.monotonic() + 60, None
+        while time.monotonic() < deadline and status is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2) as response:
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200, "JupyterLab did not answer"
+        environ = dict(
+            item.split("=", 1) for item in Path(f"/proc/{process.pid}/environ").read_text().split("\0") if "=" in item
+        )
+        assert environ["PIPELINE_BUCKET"] == settings.bucket
+        assert environ["AWS_ENDPOINT_URL"] == settings.aws_endpoint_url
+        assert environ["PIPELINE_ORDER_KPIS_TABLE"] == settings.order_kpis_table
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
