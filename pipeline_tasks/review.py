@@ -110,11 +110,13 @@ def kpi_changes(transform_report: Mapping[str, Any], table: str) -> pd.DataFrame
     Sorted by key; the report lists at most the first changes of a large run (the counts
     of ``kpi_writes`` are always complete).
     """
-    frame = pd.DataFrame(transform_report["tables"][table].get("changes", []))
+    written = transform_report["tables"][table]
+    frame = pd.DataFrame(written.get("changes", []))
     if frame.empty:
         return frame
-    keys = list(frame.columns[: list(frame.columns).index("change")])
-    return frame.sort_values(keys).reset_index(drop=True)
+    keys, values = written["key"], written["values"]
+    columns = [*keys, "change", *(c for v in values for c in (f"{v}_before", v))]
+    return frame[columns].sort_values(keys).reset_index(drop=True)
 
 
 def affected_days(transform_report: Mapping[str, Any]) -> pd.DataFrame:

@@ -201,6 +201,8 @@ def _run(
         puts, deletes, unchanged = dynamodb.diff_items(spec, desired, existing)
         dynamodb.write_diff(resource, spec, puts, deletes, extra)
         written[spec.name] = {
+            "key": list(spec.key),
+            "values": list(spec.values),
             "put": len(puts),
             "new": sum(1 for item in puts if spec.key_of(item) not in existing),
             "deleted": len(deletes),

@@ -49,6 +49,8 @@ TRANSFORM = {
     ],
     "tables": {
         "OrderKPIs": {
+            "key": ["order_date"],
+            "values": ["total_revenue"],
             "put": 2,
             "new": 1,
             "deleted": 1,
@@ -95,6 +97,7 @@ def test_kpi_writes_and_changes():
     assert review.kpi_change_counts(None) == {}
     changes = review.kpi_changes(TRANSFORM, "OrderKPIs")
     assert changes["order_date"].tolist() == ["2024-03-01", "2024-03-02"]  # sorted by key
+    assert changes.columns.tolist() == ["order_date", "change", "total_revenue_before", "total_revenue"]
 
 
 def test_affected_days_are_typed_and_sorted():
