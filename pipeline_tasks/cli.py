@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -178,8 +180,16 @@ def print_summary(out: Path) -> None:
         print(f"    {name:<28} {value:>14,.2f}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # A SIGTERM (docker stop, timeout, ECS stopping a task) unwinds like Ctrl-C, so the
+    # servers this command started are stopped by their context managers.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -216,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; the servers this command started are stopped", file=sys.stderr)
+        return 130
     return 2
 
 

@@ -260,7 +260,14 @@ def render_html(executed: Path) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    exporter = HTMLExporter()
+    # nbconvert warns about every chart without alt text; our charts carry titles instead.
+    level = exporter.log.level
+    exporter.log.setLevel(logging.ERROR)
+    try:
+        body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    finally:
+        exporter.log.setLevel(level)
     page = executed.with_suffix(".html")
     page.write_text(body, encoding="utf-8")
     return page

@@ -103,8 +103,11 @@ def run_jupyter(settings: Settings, *, port: int | None, open_browser: bool) -> 
     try:
         return process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        return process.wait()
+        return 0
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 #: The analysts' notebooks whose committed outputs nbval checks (``make test``).
