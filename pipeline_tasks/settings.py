@@ -59,6 +59,26 @@ class Settings:
     #: Extra Spark configuration, ``key=value`` pairs separated by commas in the environment.
     spark_conf: Mapping[str, str] = field(default_factory=dict)
 
+    #: The event queue S3 notifies of new ``input/`` objects, and its dead-letter queue.
+    queue_name: str = "file-processing-queue"
+    dead_letter_queue_name: str = "file-processing-queue-dlq"
+    #: URL of the event queue; looked up by name when unset.
+    queue_url: str | None = None
+    #: Receives after which SQS moves a message the orchestrator cannot use to the DLQ.
+    max_receive_count: int = 3
+    #: Seconds a received message stays hidden from the next orchestrator run.
+    visibility_timeout: int = 900
+    #: Most files in one batch (the execution's state carries their keys: 256 KB at most).
+    max_batch_files: int = 500
+    state_machine_name: str = "ECommerce-Pipeline-Orchestrator"
+    #: ARN of the state machine; looked up by name when unset.
+    state_machine_arn: str | None = None
+    success_topic_name: str = "PipelineSuccessNotifications"
+    failure_topic_name: str = "PipelineFailureNotifications"
+    cluster_name: str = "lab6-ecommerce-cluster"
+    orchestrator_function_name: str = "Pipeline-Orchestrator"
+    read_result_function_name: str = "Read-Validation-Result"
+
     #: Folder of the notebooks (``pipeline/`` and ``explore/`` inside); relative to the working directory.
     notebooks_dir: str = "notebooks"
     #: Jupyter kernel that runs the pipeline notebooks.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import urllib.request
+from pathlib import Path
 from types import TracebackType
 
+from pipeline_tasks.errors import StackError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.process import ServerProcess, free_port
@@ -24,12 +27,28 @@ LOCAL_SECRET = "testing"
 class MotoServer:
     """A moto server process on a free 127.0.0.1 port; stops with the context."""
 
-    def __init__(self, port: int | None = None, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        startup_timeout: float = 30.0,
+        *,
+        emulator: bool = False,
+        workdir: Path | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        """A plain moto server, or with ``emulator`` the local AWS of the whole pipeline
+        (moto plus ``moto_workarounds``: ECS tasks and Lambda functions really run)."""
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
-        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        module = "pipeline_tasks.local.emulator" if emulator else "moto.server"
+        command = [sys.executable, "-m", module, "-H", "127.0.0.1", "-p", str(self.port)]
         # moto's Step Functions interpreter calls the other services at localhost:$MOTO_PORT.
-        self.server = ServerProcess("moto", command, dict(os.environ, MOTO_PORT=str(self.port)))
+        env = dict(os.environ, MOTO_PORT=str(self.port))
+        if workdir is not None:
+            env["PIPELINE_LOCAL_WORKDIR"] = str(workdir)
+        if log_dir is not None:
+            env["PIPELINE_LOCAL_LOG_DIR"] = str(log_dir)
+        self.server = ServerProcess("moto", command, env)
 
     @property
     def endpoint(self) -> str:
@@ -45,6 +64,17 @@ class MotoServer:
     def start(self) -> MotoServer:
         self.server.start(self._answers, self.startup_timeout)
         log.info("moto server listening on %s", self.endpoint)
+        # moto runs Step Functions executions only when told to (its config API).
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/config",
+            data=json.dumps(
+                {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
         return self
 
     def stop(self) -> None:
@@ -76,3 +106,164 @@ def provision(settings: Settings) -> None:
     client = s3io.client(settings, "dynamodb")
     for spec in (order_kpis_spec(settings), category_kpis_spec(settings)):
         dynamodb.ensure_table(client, spec)
+
+
+#: The state machine definition, as deployed by infra/ (CloudFormation DefinitionSubstitutions).
+DEFINITION = Path("statemachine") / "pipeline.asl.json"
+#: The ECS task definitions: family -> (container name, step it runs, cpu, memory).
+TASKS = {
+    "validator-task": ("validator", "validate", 512, 1024),
+    "staging-task": ("staging", "stage", 1024, 4096),
+    "transformer-task": ("transformer", "transform", 2048, 8192),
+}
+_LOCAL_ROLE = "ecom-pipeline-local"
+
+
+def render_definition(template: str, values: dict[str, str]) -> str:
+    """Substitute ``${Name}`` placeholders as CloudFormation's DefinitionSubstitutions does."""
+    import re
+
+    missing = sorted(set(re.findall(r"\$\{(\w+)\}", template)) - set(values))
+    if missing:
+        raise StackError(f"no value for {', '.join(missing)} in the state machine definition")
+    return re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], template)
+
+
+def provision_pipeline(settings: Settings, definition: Path = DEFINITION) -> Settings:
+    """Create everything infra/ creates, on the local stack; return Settings that name it.
+
+    The bucket and tables; the queue with its DLQ and redrive policy and the bucket's
+    ``input/`` notification to it; the success and failure topics; a VPC for the
+    awsvpc tasks; the cluster and the three task definitions (their container runs
+    ``ecom-pipeline notebook STEP`` with the stack's settings in its environment); both
+    Lambda functions (served by ``pipeline_tasks.handlers``); the state machine.
+    """
+    provision(settings)
+    settings = settings.with_absolute_paths()
+    sqs, s3 = s3io.client(settings, "sqs"), s3io.client(settings, "s3")
+    dlq_url = sqs.create_queue(QueueName=settings.dead_letter_queue_name)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.max_receive_count)}
+    queue_url = sqs.create_queue(
+        QueueName=settings.queue_name,
+        Attributes={"RedrivePolicy": json.dumps(redrive), "VisibilityTimeout": str(settings.visibility_timeout)},
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=settings.bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": settings.input_prefix}]}},
+                }
+            ]
+        },
+    )
+    sns = s3io.client(settings, "sns")
+    success = sns.create_topic(Name=settings.success_topic_name)["TopicArn"]
+    failure = sns.create_topic(Name=settings.failure_topic_name)["TopicArn"]
+
+    iam = s3io.client(settings, "iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    try:
+        role = iam.create_role(RoleName=_LOCAL_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName=_LOCAL_ROLE)["Role"]["Arn"]
+
+    ec2 = s3io.client(settings, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="ecom-pipeline-tasks", Description="tasks", VpcId=vpc)["GroupId"]
+
+    ecs = s3io.client(settings, "ecs")
+    cluster = ecs.create_cluster(clusterName=settings.cluster_name)["cluster"]["clusterArn"]
+    task_env = [{"name": k, "value": v} for k, v in sorted(settings.to_env().items())]
+    task_arns = {}
+    for family, (container, step, cpu, memory) in TASKS.items():
+        registered = ecs.register_task_definition(
+            family=family,
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu=str(cpu),
+            memory=str(memory),
+            executionRoleArn=role,
+            taskRoleArn=role,
+            containerDefinitions=[
+                {
+                    "name": container,
+                    "image": f"ecom-pipeline-{container}:local",
+                    "essential": True,
+                    "cpu": cpu,
+                    "memory": memory,
+                    "command": ["ecom-pipeline", "notebook", step, "--help"],
+                    "environment": task_env,
+                }
+            ],
+        )
+        task_arns[family] = registered["taskDefinition"]["taskDefinitionArn"]
+
+    lambda_client = s3io.client(settings, "lambda")
+    functions = {}
+    for name, module in (
+        (settings.orchestrator_function_name, "pipeline_tasks.handlers.orchestrator"),
+        (settings.read_result_function_name, "pipeline_tasks.handlers.read_validation_result"),
+    ):
+        variables = settings.to_env() | {"PIPELINE_HANDLER": f"{module}:handle"}
+        try:
+            created = lambda_client.create_function(
+                FunctionName=name,
+                Runtime="python3.11",
+                Role=role,
+                Handler=f"{module}.handler",
+                Code={"ZipFile": _empty_zip()},
+                Timeout=300,
+                Environment={"Variables": variables},
+            )
+            functions[name] = created["FunctionArn"]
+        except lambda_client.exceptions.ResourceConflictException:
+            functions[name] = lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+
+    values = {
+        "ClusterArn": cluster,
+        "ValidatorTaskDefinitionArn": task_arns["validator-task"],
+        "StagingTaskDefinitionArn": task_arns["staging-task"],
+        "TransformerTaskDefinitionArn": task_arns["transformer-task"],
+        "SubnetA": subnet,
+        "SubnetB": subnet,
+        "SecurityGroupId": group,
+        "AssignPublicIp": "DISABLED",
+        "ReadValidationResultFunctionArn": functions[settings.read_result_function_name],
+        "SuccessTopicArn": success,
+        "FailureTopicArn": failure,
+        "BucketName": settings.bucket,
+    }
+    sfn = s3io.client(settings, "stepfunctions")
+    machine = sfn.create_state_machine(
+        name=settings.state_machine_name,
+        definition=render_definition(definition.read_text(), values),
+        roleArn=role,
+    )["stateMachineArn"]
+    named = settings.with_overrides(queue_url=queue_url, state_machine_arn=machine)
+    # The orchestrator's environment must name the state machine and queue it was given.
+    lambda_client.update_function_configuration(
+        FunctionName=settings.orchestrator_function_name,
+        Environment={"Variables": named.to_env() | {"PIPELINE_HANDLER": "pipeline_tasks.handlers.orchestrator:handle"}},
+    )
+    return named
+
+
+def _empty_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "served locally by pipeline_tasks.handlers")
+    return buffer.getvalue()

@@ -1,0 +1,235 @@
+"""Every change the local stack makes to moto 5.2.5, in one place, each with the reason.
+
+They are applied inside the moto server process (``pipeline_tasks.local.emulator``)
+before it serves a request; nothing here runs on AWS. ``check()`` verifies the moto
+internals they rely on and fails loudly when an upgrade moved them.
+
+1. **ECS service integration casing.** Step Functions passes ``ecs:runTask``
+   parameters in PascalCase (``Cluster``, ``Overrides.ContainerOverrides``) and
+   returns the task in PascalCase (``Containers[0].ExitCode``). moto's interpreter
+   leaves both unconverted for ECS, so ``runTask.sync`` fails before the task starts
+   and its result has no ``Tasks``. We convert with the operation's botocore shapes,
+   as Step Functions does.
+2. **ECS tasks that really run.** moto creates a task and reports it STOPPED with
+   exit code 0 without running anything. Tasks are frozen in RUNNING (moto's state
+   manager: ``ecs::task``, progression ``manual``), and ``EcsAgent`` runs each new
+   task's container command as a local process with the task definition's and the
+   override's environment, then records the real exit code and stops the task — so
+   the state machine sees what a Fargate task would report.
+3. **Lambda functions that really run.** Without Docker moto's ``Invoke`` returns a
+   canned payload. A function whose environment names ``PIPELINE_HANDLER``
+   (``module:function``) is served by calling that function in this process with the
+   Settings of the function's environment; an exception becomes a function error
+   (``X-Amz-Function-Error: Unhandled`` and the error payload), as on AWS.
+4. **awsvpc tasks.** Running a task of an ``awsvpc`` task definition (what Fargate
+   requires) fails in moto: its network interface has no ``private_dns_name``. The
+   interface gets one, derived from its private IP as EC2 names them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MOTO_VERSION = "5.2.5"
+HANDLER_VARIABLE = "PIPELINE_HANDLER"
+#: Ticks an ECS task would need to leave RUNNING by itself: never.
+_FROZEN = 10**9
+
+
+def check() -> None:
+    """Fail loudly when the moto internals the workarounds rely on are not as expected."""
+    import moto
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.ecs.models import Container, Task
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_ecs as ecs_service,
+    )
+
+    problems = []
+    if moto.__version__ != MOTO_VERSION:
+        problems.append(f"moto is {moto.__version__}, the workarounds were written for {MOTO_VERSION}")
+    service = ecs_service.StateTaskServiceEcs
+    for name in ("_normalise_parameters", "_normalise_response", "_to_boto_request", "_from_boto_response"):
+        if not hasattr(service, name):
+            problems.append(f"StateTaskServiceEcs.{name} is gone")
+    if "_normalise_parameters" in vars(service):
+        problems.append("StateTaskServiceEcs now normalises its parameters itself: drop workaround 1")
+    for backend in (LambdaBackend, LambdaSimpleBackend):
+        if "invoke" not in vars(backend):
+            problems.append(f"{backend.__name__}.invoke is gone")
+    for cls, attribute in ((Task, "last_status"), (Task, "advance")):
+        if not hasattr(cls, attribute):
+            problems.append(f"{cls.__name__}.{attribute} is gone")
+    if "self.exitCode = 0" not in _source(Container.__init__):
+        problems.append("moto's ECS Container no longer reports a fixed exitCode 0")
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+
+    if hasattr(NetworkInterface, "private_dns_name"):
+        problems.append("moto's NetworkInterface now has private_dns_name: drop workaround 4")
+    if problems:
+        raise RuntimeError("moto changed under the local stack's workarounds: " + "; ".join(problems))
+
+
+def _source(function: Any) -> str:
+    import inspect
+
+    return inspect.getsource(function)
+
+
+def apply(*, workdir: Path, log_dir: Path) -> EcsAgent:
+    """Apply the three workarounds; return the (started) ECS agent."""
+    check()
+    _name_network_interfaces()
+    _normalise_ecs_integration()
+    _serve_lambda_handlers()
+    _freeze_ecs_tasks()
+    agent = EcsAgent(workdir=workdir, log_dir=log_dir)
+    agent.start()
+    return agent
+
+
+def _name_network_interfaces() -> None:
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+
+    def private_dns_name(self: Any) -> str:
+        return f"ip-{str(self.private_ip_address).replace('.', '-')}.ec2.internal"
+
+    NetworkInterface.private_dns_name = property(private_dns_name)  # type: ignore[attr-defined,assignment]
+
+
+def _normalise_ecs_integration() -> None:
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+
+    models: dict[str, Any] = {}
+
+    def operation(action: str) -> Any:
+        if "ecs" not in models:
+            models["ecs"] = botocore.session.get_session().get_service_model("ecs")
+        name = "".join(part[:1].upper() + part[1:] for part in action.split("_"))
+        return models["ecs"].operation_model(name)
+
+    def normalise_parameters(
+        self: Any, parameters: dict[str, Any], boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        action = self._get_boto_service_action(service_action_name)
+        self._to_boto_request(parameters, operation(action).input_shape)
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        action = self._get_boto_service_action(service_action_name)
+        self._from_boto_response(response, operation(action).output_shape)
+
+    StateTaskServiceEcs._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
+    StateTaskServiceEcs._normalise_response = normalise_response  # type: ignore[method-assign]
+
+
+def _serve_lambda_handlers() -> None:
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    from pipeline_tasks.settings import Settings
+
+    def serve(original: Any) -> Any:
+        def invoke(
+            self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+        ) -> str | bytes | None:
+            function = self.get_function(function_name, qualifier)
+            target = (function.environment_vars or {}).get(HANDLER_VARIABLE)
+            if not target:
+                return original(self, function_name, qualifier, body, headers, response_headers)  # type: ignore[no-any-return]
+            module_name, function_name_ = target.split(":")
+            handle = getattr(importlib.import_module(module_name), function_name_)
+            event = json.loads(body) if body else {}
+            try:
+                result = handle(event, Settings.from_env(function.environment_vars))
+            except Exception as error:  # reported to the caller as a function error, as Lambda does
+                log.exception("lambda %s failed", function_name)
+                response_headers["x-amz-function-error"] = "Unhandled"
+                result = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            return json.dumps(result, default=str).encode()
+
+        return invoke
+
+    # Without Docker, moto serves Lambda from LambdaSimpleBackend (an echo); patch both.
+    for backend in (LambdaBackend, LambdaSimpleBackend):
+        backend.invoke = serve(backend.invoke)  # type: ignore[method-assign]
+
+
+def _freeze_ecs_tasks() -> None:
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": _FROZEN})
+
+
+class EcsAgent(threading.Thread):
+    """Runs the container command of every new ECS task as a local process, then stops the task."""
+
+    def __init__(self, *, workdir: Path, log_dir: Path, interval: float = 0.2) -> None:
+        super().__init__(name="local-ecs-agent", daemon=True)
+        self.workdir = workdir
+        self.log_dir = log_dir
+        self.interval = interval
+        self.seen: set[str] = set()
+
+    def run(self) -> None:
+        from moto.ecs.models import ecs_backends
+
+        while True:
+            try:
+                for _account, regions in list(ecs_backends.items()):
+                    for _region, backend in list(regions.items()):
+                        for cluster_tasks in list(backend.tasks.values()):
+                            for task in list(cluster_tasks.values()):
+                                if task.task_arn not in self.seen and task.last_status == "RUNNING":
+                                    self.seen.add(task.task_arn)
+                                    threading.Thread(target=self._run_task, args=(backend, task), daemon=True).start()
+            except Exception:  # the agent must outlive one bad poll
+                log.exception("local ECS agent poll failed")
+            time.sleep(self.interval)
+
+    def _run_task(self, backend: Any, task: Any) -> None:
+        definition = backend.describe_task_definition(task.task_definition_arn)
+        container = definition.container_definitions[0]
+        override: dict[str, Any] = next(
+            (o for o in task.overrides.get("containerOverrides", []) if o.get("name") == container["name"]), {}
+        )
+        command = override.get("command") or container.get("command") or []
+        env = dict(os.environ)
+        env.update({e["name"]: e["value"] for e in container.get("environment", [])})
+        env.update({e["name"]: e["value"] for e in override.get("environment", [])})
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{container['name']}-{task.id}.log"
+        with log_path.open("wb") as output:
+            output.write(f"$ {' '.join(command)}\n".encode())
+            output.flush()
+            try:
+                code = subprocess.run(
+                    command, env=env, cwd=self.workdir, stdout=output, stderr=subprocess.STDOUT
+                ).returncode
+            except OSError as error:
+                output.write(f"cannot start the container command: {error}\n".encode())
+                code = 127
+        for moto_container in task.containers:
+            moto_container.exitCode = code
+            moto_container.last_status = "STOPPED"
+        task.stopped_reason = f"Essential container in task exited (exit code {code}; log {log_path})"
+        task.desired_status = "STOPPED"
+        task.last_status = "STOPPED"
+        log.info("task %s (%s) exited with %d", task.id, container["name"], code)

@@ -1,0 +1,197 @@
+"""The scheduled orchestrator: turn the queued S3 events into one batch and start its execution.
+
+Run every 5 minutes (EventBridge Scheduler → the Pipeline-Orchestrator Lambda), or
+by ``ecom-pipeline trigger``. One run:
+
+1. takes a lock (an S3 object written only if absent), so two runs at once start at
+   most one execution; a stale lock (a crashed run) expires;
+2. does nothing while an execution of the state machine is running — the messages
+   stay queued for the next run;
+3. receives the queue in pages of 10 until it is empty or the batch is full;
+   ``s3:TestEvent`` messages and events outside ``input/`` are dropped; a message
+   that is not an S3 event is left alone, so SQS moves it to the dead-letter queue
+   after ``max_receive_count`` receives;
+4. dedupes the keys, orders them by event time, drops the keys no longer in
+   ``input/`` (a duplicate event of an object already processed);
+5. writes the batch manifest, starts the execution under a name derived from the
+   messages, and only then deletes the messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline_tasks.errors import ConfigurationError
+from pipeline_tasks.events import FileEvent, MessageKind, parse_message, plan_batch
+from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.settings import Settings
+from pipeline_tasks.steps import validate
+
+log = logging.getLogger(__name__)
+
+#: A lock older than this belongs to a run that died; the next run takes it over.
+LOCK_EXPIRY = timedelta(minutes=15)
+
+
+@dataclass
+class OrchestratorRun:
+    """What one orchestrator run did."""
+
+    started: bool = False
+    reason: str = ""
+    execution_id: str | None = None
+    execution_arn: str | None = None
+    keys: list[str] = field(default_factory=list)
+    messages_deleted: int = 0
+    messages_left_for_the_dlq: int = 0
+    keys_skipped: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def queue_url(settings: Settings) -> str:
+    if settings.queue_url:
+        return settings.queue_url
+    return str(s3io.client(settings, "sqs").get_queue_url(QueueName=settings.queue_name)["QueueUrl"])
+
+
+def state_machine_arn(settings: Settings) -> str:
+    if settings.state_machine_arn:
+        return settings.state_machine_arn
+    sfn = s3io.client(settings, "stepfunctions")
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == settings.state_machine_name:
+                return str(machine["stateMachineArn"])
+    raise ConfigurationError(f"no state machine named {settings.state_machine_name!r}")
+
+
+def lock_key(settings: Settings) -> str:
+    return f"{settings.state_prefix}orchestrator.lock"
+
+
+@contextmanager
+def orchestrator_lock(settings: Settings) -> Iterator[bool]:
+    """Hold the orchestrator's lock for the block; yields False when another run holds it."""
+    s3 = s3io.client(settings, "s3")
+    key = lock_key(settings)
+    body = json.dumps({"owner": str(uuid.uuid4()), "acquired_at": datetime.now(UTC).isoformat()}).encode()
+    acquired = _put_if_absent(s3, settings.bucket, key, body)
+    if not acquired and _expired(s3, settings.bucket, key):
+        log.warning("taking over an expired orchestrator lock")
+        s3.delete_object(Bucket=settings.bucket, Key=key)
+        acquired = _put_if_absent(s3, settings.bucket, key, body)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            s3.delete_object(Bucket=settings.bucket, Key=key)
+
+
+def _put_if_absent(s3: Any, bucket: str, key: str, body: bytes) -> bool:
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return False
+        raise
+    return True
+
+
+def _expired(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        modified = s3.head_object(Bucket=bucket, Key=key)["LastModified"]
+    except ClientError:
+        return True
+    return bool(datetime.now(UTC) - modified > LOCK_EXPIRY)
+
+
+def run(settings: Settings) -> OrchestratorRun:
+    """One orchestrator run (see the module's docstring)."""
+    outcome = OrchestratorRun()
+    with orchestrator_lock(settings) as acquired:
+        if not acquired:
+            outcome.reason = "another orchestrator run holds the lock"
+            return outcome
+        machine = state_machine_arn(settings)
+        sfn = s3io.client(settings, "stepfunctions")
+        running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING", maxResults=1)["executions"]
+        if running:
+            outcome.reason = f"execution {running[0]['name']} is running; the messages stay queued"
+            return outcome
+        _drain_and_start(settings, machine, outcome)
+    return outcome
+
+
+def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun) -> None:
+    sqs, s3 = s3io.client(settings, "sqs"), s3io.client(settings, "s3")
+    url = queue_url(settings)
+    events: list[FileEvent] = []
+    used: dict[str, str] = {}  # message id -> receipt handle, deleted once the execution started
+    while len({e.key for e in events}) < settings.max_batch_files:
+        page = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=settings.visibility_timeout
+        ).get("Messages", [])
+        if not page:
+            break
+        for message in page:
+            parsed = parse_message(message.get("Body", ""), settings.input_prefix)
+            if parsed.kind is MessageKind.POISON:
+                log.warning("message %s is not an S3 event (%s): left for the DLQ", message["MessageId"], parsed.reason)
+                outcome.messages_left_for_the_dlq += 1
+                continue
+            used[message["MessageId"]] = message["ReceiptHandle"]
+            events.extend(parsed.events)
+    batch = plan_batch(events, list(used))
+    keys = []
+    for key in batch.keys:
+        if _exists(s3, settings.bucket, key):
+            keys.append(key)
+        else:
+            outcome.keys_skipped.append(key)
+    if keys:
+        name = batch.name
+        manifest = validate.write_manifest(settings, name, keys)
+        document = {"execution_id": name, "manifest_key": manifest, "files": len(keys)}
+        sfn = s3io.client(settings, "stepfunctions")
+        try:
+            started = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(document))
+            outcome.execution_arn = started["executionArn"]
+        except sfn.exceptions.ExecutionAlreadyExists:
+            outcome.execution_arn = f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
+        outcome.started, outcome.execution_id, outcome.keys = True, name, keys
+        log.info("started %s with %d file(s)", name, len(keys))
+    else:
+        outcome.reason = "no new file in input/"
+    outcome.messages_deleted = _delete(sqs, url, used)
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def _delete(sqs: Any, url: str, receipts: dict[str, str]) -> int:
+    entries = [{"Id": str(n), "ReceiptHandle": handle} for n, handle in enumerate(receipts.values())]
+    deleted = 0
+    for start in range(0, len(entries), 10):
+        response = sqs.delete_message_batch(QueueUrl=url, Entries=entries[start : start + 10])
+        deleted += len(response.get("Successful", []))
+        for failure in response.get("Failed", []):
+            log.warning("could not delete a message (%s); it will come back", failure.get("Message"))
+    return deleted
