@@ -71,8 +71,18 @@ def _parser() -> argparse.ArgumentParser:
         help="execute the explore notebooks in place on the seeded stack (their committed outputs) and stop",
     )
 
+    upload = commands.add_parser("upload", help="upload files to input/ (their S3 events queue them)")
+    upload.add_argument("files", nargs="+", type=Path)
+    trigger = commands.add_parser("trigger", help="one orchestrator run; follows the execution it starts")
+    trigger.add_argument("--no-follow", action="store_true", help="print the execution and return")
+    again = commands.add_parser("rerun", help="start a failed execution's files (still in input/) again")
+    again.add_argument("execution_id")
+
     local = commands.add_parser("local", help="run the pipeline on a local emulated AWS")
     local_commands = local.add_subparsers(dest="local_command", required=True)
+    local_commands.add_parser("up", help="start a local stack in the background (state in .local-stack/)")
+    local_commands.add_parser("status", help="the local stack: endpoint, queue depths, executions")
+    local_commands.add_parser("down", help="stop the local stack")
     run = local_commands.add_parser("run", help="process each folder as one batch, in order")
     run.add_argument("batch_dirs", nargs="+", type=Path, metavar="BATCH_DIR")
     run.add_argument("--out", type=Path, required=True, help="folder for the KPI dumps and executions.json")
@@ -120,7 +130,7 @@ def _notebook(step: str, pairs: Sequence[Sequence[str]], output_dir: Path | None
 def _runs_list(limit: int) -> int:
     from pipeline_tasks import runs
 
-    summaries = runs.list_executions(Settings.from_env(), limit=limit or None)
+    summaries = runs.list_executions(_settings(), limit=limit or None)
     if not summaries:
         print("no executions yet")
         return 0
@@ -134,7 +144,7 @@ def _runs_list(limit: int) -> int:
 def _runs_show(execution_id: str, dest: Path) -> int:
     from pipeline_tasks import review, runs
 
-    settings = Settings.from_env()
+    settings = _settings()
     record = runs.load(settings, execution_id)
     summary = runs.summarise(record)
     print(f"execution {execution_id}: {summary.status} (started {summary.started_at or 'unknown'})")
@@ -155,6 +165,91 @@ def _runs_show(execution_id: str, dest: Path) -> int:
     print(f"\nnotebooks downloaded to {dest / execution_id}:")
     for step, page in runs.html_pages(paths).items():
         print(f"  {step:<10} {page.resolve()}")
+    return 0
+
+
+def _settings() -> Settings:
+    """Settings from the environment, or of the stack ``local up`` started here."""
+    from pipeline_tasks.local.stack import attached_settings
+
+    return attached_settings()
+
+
+def _upload(files: Sequence[Path]) -> int:
+    from pipeline_tasks.io import s3 as s3io
+
+    settings = _settings()
+    s3 = s3io.client(settings, "s3")
+    for path in files:
+        if not path.is_file():
+            raise PipelineError(f"not a file: {path}")
+        key = settings.input_prefix + path.name
+        s3.upload_file(str(path), settings.bucket, key)
+        print(f"uploaded s3://{settings.bucket}/{key}")
+    return 0
+
+
+def _follow_outcome(settings: Settings, outcome: dict[str, object], follow: bool) -> int:
+    from pipeline_tasks import executions
+
+    if not outcome.get("started"):
+        print(f"no execution started: {outcome.get('reason')}")
+        return 0
+    keys = outcome.get("keys") or []
+    print(f"started {outcome['execution_id']} with {len(keys)} file(s)")  # type: ignore[arg-type]
+    if not follow:
+        return 0
+    report = executions.follow(settings, str(outcome["execution_arn"]))
+    print(f"{report.name}: {report.status}" + (f" ({report.error}: {report.cause})" if report.error else ""))
+    return 0 if report.status == "SUCCEEDED" else 4
+
+
+def _trigger(follow: bool) -> int:
+    from pipeline_tasks import executions
+
+    settings = _settings()
+    return _follow_outcome(settings, executions.invoke_orchestrator(settings), follow)
+
+
+def _rerun(execution_id: str) -> int:
+    from pipeline_tasks import orchestrator
+
+    settings = _settings()
+    return _follow_outcome(settings, orchestrator.rerun(settings, execution_id).to_dict(), True)
+
+
+def _local(command: str) -> int:
+    from pipeline_tasks.local import stack
+
+    if command == "up":
+        started = stack.up(Settings.from_env())
+        print(f"local stack on {started['endpoint']} (pid {started['pid']}); state in {stack.STATE_DIR}/")
+        print("ecom-pipeline upload/trigger/runs in this folder now use it; `ecom-pipeline local down` stops it")
+        return 0
+    if command == "down":
+        print("stopped" if stack.down() else "no local stack was running")
+        return 0
+    state = stack.attached()
+    if state is None:
+        print("no local stack running here (ecom-pipeline local up starts one)")
+        return 1
+    settings = stack.attached_settings()
+    print(f"local stack on {state['endpoint']} (pid {state['pid']}), bucket {settings.bucket}")
+    from pipeline_tasks.io import s3 as s3io
+
+    sqs = s3io.client(settings, "sqs")
+    for name in (settings.queue_name, settings.dead_letter_queue_name):
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        print(
+            f"  queue {name}: {attributes['ApproximateNumberOfMessages']} waiting, "
+            f"{attributes['ApproximateNumberOfMessagesNotVisible']} in flight"
+        )
+    sfn = s3io.client(settings, "stepfunctions")
+    for execution in sfn.list_executions(stateMachineArn=str(settings.state_machine_arn), maxResults=5)["executions"]:
+        print(f"  execution {execution['name']}: {execution['status']}")
     return 0
 
 
@@ -211,6 +306,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 open_browser=not args.no_browser,
                 refresh=args.refresh_outputs,
             )
+        if args.command == "upload":
+            return _upload(args.files)
+        if args.command == "trigger":
+            return _trigger(follow=not args.no_follow)
+        if args.command == "rerun":
+            return _rerun(args.execution_id)
+        if args.command == "local" and args.local_command in ("up", "status", "down"):
+            return _local(args.local_command)
         if args.command == "notebook":
             return _notebook(args.step, args.parameter, args.output_dir, progress=not args.no_progress)
         if args.command == "local" and args.local_command == "run":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -133,6 +134,49 @@ def run(settings: Settings) -> OrchestratorRun:
     return outcome
 
 
+def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
+    """Start a failed execution's batch again: the files of its manifest still in ``input/``.
+
+    The queue no longer holds their messages (deleted when the first execution started);
+    the new execution is named ``{execution_id}-rerun-{n}``.
+    """
+    outcome = OrchestratorRun()
+    with orchestrator_lock(settings) as acquired:
+        if not acquired:
+            outcome.reason = "another orchestrator run holds the lock"
+            return outcome
+        machine = state_machine_arn(settings)
+        sfn = s3io.client(settings, "stepfunctions")
+        if sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING", maxResults=1)["executions"]:
+            outcome.reason = "an execution is running; try again when it ends"
+            return outcome
+        s3 = s3io.client(settings, "s3")
+        original = re.sub(r"-rerun-\d+$", "", execution_id)
+        keys = validate.read_manifest(settings, validate.manifest_key(settings, execution_id))
+        present = [k for k in keys if _exists(s3, settings.bucket, k)]
+        outcome.keys_skipped = [k for k in keys if k not in present]
+        if not present:
+            outcome.reason = f"no file of {execution_id} is left in {settings.input_prefix}"
+            return outcome
+        earlier = s3io.list_keys(s3, settings.bucket, f"{settings.manifests_prefix}{original}-rerun-")
+        name = f"{original}-rerun-{sum(1 for _ in earlier) + 1}"
+        _start(settings, machine, name, present, outcome)
+    return outcome
+
+
+def _start(settings: Settings, machine: str, name: str, keys: list[str], outcome: OrchestratorRun) -> None:
+    manifest = validate.write_manifest(settings, name, keys)
+    document = {"execution_id": name, "manifest_key": manifest, "files": len(keys)}
+    sfn = s3io.client(settings, "stepfunctions")
+    try:
+        started = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(document))
+        outcome.execution_arn = started["executionArn"]
+    except sfn.exceptions.ExecutionAlreadyExists:
+        outcome.execution_arn = f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
+    outcome.started, outcome.execution_id, outcome.keys = True, name, keys
+    log.info("started %s with %d file(s)", name, len(keys))
+
+
 def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun) -> None:
     sqs, s3 = s3io.client(settings, "sqs"), s3io.client(settings, "s3")
     url = queue_url(settings)
@@ -160,17 +204,7 @@ def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun)
         else:
             outcome.keys_skipped.append(key)
     if keys:
-        name = batch.name
-        manifest = validate.write_manifest(settings, name, keys)
-        document = {"execution_id": name, "manifest_key": manifest, "files": len(keys)}
-        sfn = s3io.client(settings, "stepfunctions")
-        try:
-            started = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(document))
-            outcome.execution_arn = started["executionArn"]
-        except sfn.exceptions.ExecutionAlreadyExists:
-            outcome.execution_arn = f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
-        outcome.started, outcome.execution_id, outcome.keys = True, name, keys
-        log.info("started %s with %d file(s)", name, len(keys))
+        _start(settings, machine, batch.name, keys, outcome)
     else:
         outcome.reason = "no new file in input/"
     outcome.messages_deleted = _delete(sqs, url, used)

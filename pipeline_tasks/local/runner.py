@@ -21,11 +21,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pipeline_tasks import notebooks, runs
+from pipeline_tasks import executions, notebooks, runs
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
-from pipeline_tasks.local.stack import MotoServer, provision
+from pipeline_tasks.local.stack import MotoServer, provision_pipeline
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import files, stage, transform, validate
 from pipeline_tasks.transforms.kpis import CATEGORY_KPI_COLUMNS, ORDER_KPI_COLUMNS
@@ -50,6 +50,8 @@ class Execution:
     seconds: dict[str, float] = field(default_factory=dict)
     #: S3 keys of the execution's archived notebooks (``.ipynb``, ``.html``) and run records.
     notebooks: list[str] = field(default_factory=list)
+    #: The top-level states the execution entered, in order (the state machine's flow).
+    states: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -59,6 +61,7 @@ class Execution:
             "invalid_files": self.invalid_files,
             "seconds": self.seconds,
             "notebooks": self.notebooks,
+            "states": self.states,
         }
         if self.error:
             document["error"] = self.error
@@ -198,6 +201,49 @@ def dump_kpis(settings: Settings, out: Path) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
+def run_batch_through_the_flow(
+    settings: Settings, folder: Path, *, progress: Callable[[str], None] = print
+) -> Execution:
+    """Upload a folder (S3 events reach the queue), run the orchestrator, follow the execution."""
+    upload_batch(settings, folder)
+    outcome = executions.invoke_orchestrator(settings)
+    if not outcome.get("started"):
+        return Execution(execution_id="", status="NOT STARTED", error=outcome.get("reason"))
+    execution = Execution(str(outcome["execution_id"]))
+    progress(f"  execution {execution.execution_id}: {len(outcome['keys'])} file(s)")
+    report = executions.follow(settings, str(outcome["execution_arn"]), progress=progress)
+    execution.status, execution.states = report.status, report.states
+    execution.seconds = report.seconds_by_state
+    if report.status != "SUCCEEDED":
+        execution.error = f"{report.error}: {report.cause}"
+    s3 = s3io.client(settings, "s3")
+    result = s3io.get_json_or_none(s3, settings.bucket, validate.result_key(settings, execution.execution_id))
+    if result:
+        execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
+        execution.invalid_files = [{"key": f["key"], "reason": f["reason"]} for f in result["invalid_files"]]
+        for item in execution.invalid_files:
+            progress(f"    rejected {item['key']}: {item['reason']}")
+    prefix = notebooks.run_key(settings, execution.execution_id, "")
+    execution.notebooks = sorted(s3io.list_keys(s3, settings.bucket, prefix))
+    return execution
+
+
+def list_bucket(settings: Settings) -> str:
+    """The objects under ``input/``, ``archive/`` and ``rejected/`` (rejected ones with their reason)."""
+    s3 = s3io.client(settings, "s3")
+    lines = []
+    for prefix in (settings.input_prefix, settings.archive_prefix, settings.rejected_prefix):
+        keys = sorted(s3io.list_keys(s3, settings.bucket, prefix))
+        lines.append(f"{prefix} ({len(keys)})")
+        for key in keys:
+            reason = ""
+            if prefix == settings.rejected_prefix:
+                metadata = s3.head_object(Bucket=settings.bucket, Key=key).get("Metadata", {})
+                reason = f"  # {metadata.get('rejection-reason', '')}"
+            lines.append(f"  {key}{reason}")
+    return "\n".join(lines) + "\n"
+
+
 def run(
     batch_dirs: Sequence[Path],
     out: Path,
@@ -205,28 +251,34 @@ def run(
     base: Settings | None = None,
     progress: Callable[[str], None] = print,
 ) -> list[Execution]:
-    """Process every batch folder in order on a fresh local stack; write the outputs to ``out``."""
+    """Each folder is one batch, through the whole flow on a fresh local stack; outputs in ``out``.
+
+    Upload → S3 event → SQS → orchestrator (Lambda) → state machine (moto's interpreter)
+    → ECS tasks (``ecom-pipeline notebook …`` run as local processes) → DynamoDB.
+    """
     for folder in batch_dirs:
         if not folder.is_dir():
             raise PipelineError(f"not a folder: {folder}")
     out.mkdir(parents=True, exist_ok=True)
-    executions = []
-    with MotoServer() as server:
-        settings = server.settings(base)
-        provision(settings)
-        progress(f"local stack: moto on {server.endpoint}, bucket {settings.bucket}")
+    done = []
+    with MotoServer(emulator=True, workdir=Path.cwd(), log_dir=(out / "task-logs").resolve()) as server:
+        settings = provision_pipeline(server.settings(base))
+        progress(f"local stack: moto on {server.endpoint}, bucket {settings.bucket}; task logs in {out / 'task-logs'}")
         for number, folder in enumerate(batch_dirs, start=1):
-            execution_id = execution_id_for(number, folder)
-            progress(f"batch {number}/{len(batch_dirs)} {folder} -> execution {execution_id}")
-            keys = upload_batch(settings, folder)
-            execution = process_batch(settings, execution_id, keys, progress=progress)
-            runs.download_notebooks(settings, execution_id, out / "runs")
+            progress(f"batch {number}/{len(batch_dirs)}: {folder}")
+            execution = run_batch_through_the_flow(settings, folder, progress=progress)
+            if execution.execution_id:
+                runs.download_notebooks(settings, execution.execution_id, out / "runs")
             progress(
-                f"  {execution.status} in {sum(execution.seconds.values()):.1f} s; "
-                f"notebooks in {out / 'runs' / execution_id}"
+                f"  {execution.status} in {sum(execution.seconds.values()):.1f} s"
+                + (f"; notebooks in {out / 'runs' / execution.execution_id}" if execution.execution_id else "")
             )
-            executions.append(execution)
+            done.append(execution)
         orders, categories = dump_kpis(settings, out)
-    (out / "executions.json").write_text(json.dumps([e.to_dict() for e in executions], indent=2) + "\n")
-    progress(f"wrote {out}/order_kpis.csv ({orders} days), category_kpis.csv ({categories} rows), executions.json")
-    return executions
+        (out / "bucket.txt").write_text(list_bucket(settings))
+    (out / "executions.json").write_text(json.dumps([e.to_dict() for e in done], indent=2) + "\n")
+    progress(
+        f"wrote {out}/order_kpis.csv ({orders} days), category_kpis.csv ({categories} rows), "
+        "executions.json, bucket.txt"
+    )
+    return done

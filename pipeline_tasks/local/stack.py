@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from pipeline_tasks.errors import StackError
 from pipeline_tasks.io import dynamodb
@@ -64,18 +68,21 @@ class MotoServer:
     def start(self) -> MotoServer:
         self.server.start(self._answers, self.startup_timeout)
         log.info("moto server listening on %s", self.endpoint)
-        # moto runs Step Functions executions only when told to (its config API).
+        self._configure(self.endpoint)
+        return self
+
+    @staticmethod
+    def _configure(endpoint: str) -> None:
+        """moto runs Step Functions executions only when told to (its config API)."""
+        config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
         request = urllib.request.Request(
-            f"{self.endpoint}/moto-api/config",
-            data=json.dumps(
-                {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-            ).encode(),
+            f"{endpoint}/moto-api/config",
+            data=json.dumps(config).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=10):
             pass
-        return self
 
     def stop(self) -> None:
         self.server.stop(timeout=10)
@@ -267,3 +274,88 @@ def _empty_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("README.txt", "served locally by pipeline_tasks.handlers")
     return buffer.getvalue()
+
+
+#: Where ``ecom-pipeline local up`` records the stack it started (relative to the working directory).
+STATE_DIR = Path(".local-stack")
+
+
+def up(base: Settings | None = None, *, state_dir: Path = STATE_DIR) -> dict[str, Any]:
+    """Start a detached local stack (the emulator) and provision the pipeline on it."""
+    state_file = state_dir / "stack.json"
+    if state_file.exists():
+        current = json.loads(state_file.read_text())
+        if _alive(current["pid"]):
+            raise StackError(f"a local stack already runs at {current['endpoint']} (ecom-pipeline local down stops it)")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = dict(
+        os.environ,
+        MOTO_PORT=str(port),
+        PIPELINE_LOCAL_WORKDIR=str(Path.cwd()),
+        PIPELINE_LOCAL_LOG_DIR=str((state_dir / "task-logs").resolve()),
+    )
+    command = [sys.executable, "-m", "pipeline_tasks.local.emulator", "-H", "127.0.0.1", "-p", str(port)]
+    with (state_dir / "emulator.log").open("ab") as log_file:
+        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    server = MotoServer(port=port)
+    server.server.process = None  # not ours to stop: the stack outlives this command
+    deadline = time.monotonic() + 30
+    while not server._answers():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise StackError(f"the local stack did not start; see {state_dir / 'emulator.log'}")
+        time.sleep(0.2)
+    MotoServer._configure(server.endpoint)
+    settings = provision_pipeline(server.settings(base))
+    state = {"pid": process.pid, "endpoint": server.endpoint, "env": settings.to_env()}
+    state_file.write_text(json.dumps(state, indent=2) + "\n")
+    return state
+
+
+def attached(state_dir: Path = STATE_DIR) -> dict[str, Any] | None:
+    """The running stack ``local up`` started from this folder, if any."""
+    state_file = state_dir / "stack.json"
+    if not state_file.exists():
+        return None
+    state: dict[str, Any] = json.loads(state_file.read_text())
+    return state if _alive(state["pid"]) else None
+
+
+def attached_settings(environ: dict[str, str] | None = None, state_dir: Path = STATE_DIR) -> Settings:
+    """Settings from the environment, pointed at the ``local up`` stack when one runs and no endpoint is set."""
+    env = dict(os.environ if environ is None else environ)
+    state = attached(state_dir)
+    if state is None or env.get("AWS_ENDPOINT_URL"):
+        return Settings.from_env(env)
+    overrides = {k: v for k, v in env.items() if k.startswith("PIPELINE_")}
+    return Settings.from_env({**state["env"], **overrides})
+
+
+def down(state_dir: Path = STATE_DIR) -> bool:
+    """Stop the ``local up`` stack; False when none was running."""
+    state_file = state_dir / "stack.json"
+    if not state_file.exists():
+        return False
+    state = json.loads(state_file.read_text())
+    running = _alive(state["pid"])
+    if running:
+        os.killpg(state["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while _alive(state["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(state["pid"]):
+            os.killpg(state["pid"], signal.SIGKILL)
+    state_file.unlink()
+    return running
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not reaped) counts as gone.
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
