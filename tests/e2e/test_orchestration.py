@@ -1,0 +1,220 @@
+"""The whole flow on the local stack: S3 events → SQS → orchestrator → state machine → ECS tasks.
+
+Each test gets its own emulator process (moto with the documented workarounds) and
+the pipeline provisioned on it as infra/ provisions AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from builders import csv_bytes, item, order, product
+from reference import Reference
+
+from pipeline_tasks import executions, orchestrator
+from pipeline_tasks.io import dynamodb
+from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.local.stack import MotoServer, provision_pipeline
+from pipeline_tasks.settings import Settings
+from pipeline_tasks.steps import transform
+
+pytestmark = [pytest.mark.aws, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+FLOW = ["ValidationTask", "CheckValidationExit", "ReadValidationResult", "HandleInvalidFiles", "AnyValidFiles"]
+PROCESSED = [
+    *FLOW,
+    "StagingTask",
+    "CheckStagingExit",
+    "TransformationTask",
+    "CheckTransformationExit",
+    "ArchiveValidFiles",
+    "NotifySuccess",
+]
+
+
+def _stack(tmp_path: Path, **overrides: object):
+    server = MotoServer(emulator=True, workdir=REPO, log_dir=tmp_path / "task-logs").start()
+    base = Settings(spark_jars_dir=str(REPO / ".jars"), notebooks_dir=str(REPO / "notebooks")).with_overrides(
+        **overrides
+    )
+    return server, provision_pipeline(server.settings(base))
+
+
+@pytest.fixture
+def stack(tmp_path):
+    server, settings = _stack(tmp_path)
+    yield settings
+    server.stop()
+
+
+def _put(settings: Settings, files: list[tuple[str, bytes]]) -> None:
+    s3 = s3io.client(settings, "s3")
+    for name, data in files:
+        s3.put_object(Bucket=settings.bucket, Key=settings.input_prefix + name, Body=data)
+
+
+def _keys(settings: Settings, prefix: str) -> list[str]:
+    return sorted(s3io.list_keys(s3io.client(settings, "s3"), settings.bucket, prefix))
+
+
+def _run(settings: Settings) -> executions.ExecutionReport:
+    outcome = executions.invoke_orchestrator(settings)
+    assert outcome["started"], outcome
+    return executions.follow(settings, outcome["execution_arn"], progress=lambda _: None)
+
+
+def _kpis(settings: Settings) -> tuple[dict, dict]:
+    client = s3io.client(settings, "dynamodb")
+    order_spec, category_spec = transform.order_kpis_spec(settings), transform.category_kpis_spec(settings)
+    number = lambda v: __import__("decimal").Decimal(str(v))  # noqa: E731
+    orders = {
+        i["order_date"]: {k: number(i[k]) for k in order_spec.values} for i in dynamodb.scan_items(client, order_spec)
+    }
+    categories = {
+        (i["category"], i["order_date"]): {k: number(i[k]) for k in category_spec.values}
+        for i in dynamodb.scan_items(client, category_spec)
+    }
+    return orders, categories
+
+
+def _subscribe(settings: Settings, topic_name: str) -> str:
+    """An SQS queue subscribed to a topic, to read what the state machine published."""
+    sns, sqs = s3io.client(settings, "sns"), s3io.client(settings, "sqs")
+    topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":" + topic_name))
+    url = sqs.create_queue(QueueName=f"{topic_name}-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def _messages(settings: Settings, url: str) -> list[str]:
+    sqs = s3io.client(settings, "sqs")
+    bodies = []
+    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        body = json.loads(message["Body"])
+        bodies.append(body.get("Message", message["Body"]))
+    return bodies
+
+
+BATCH = [
+    ("products.csv", csv_bytes("products", [product(1, "Tops"), product(2, "Jeans")])),
+    ("orders.csv", csv_bytes("orders", [order(1, "2024-03-01 10:00:00"), order(2, "2024-03-02 11:00:00")])),
+    ("order_items.csv", csv_bytes("order_items", [item(1, 1, pid=1), item(2, 2, pid=2, price="5.5")])),
+    ("junk.csv", b"not,a,dataset\n1,2,3\n"),
+]
+
+
+@pytest.mark.spark
+def test_a_failed_task_fails_the_execution_notifies_and_a_rerun_succeeds(stack):
+    failures = _subscribe(stack, stack.failure_topic_name)
+    # Break the orders table: the staging task cannot open it.
+    s3 = s3io.client(stack, "s3")
+    broken_log = "staging/orders/_delta_log/00000000000000000000.json"
+    s3.put_object(Bucket=stack.bucket, Key=broken_log, Body=b"{not json")
+    _put(stack, BATCH)
+
+    failed = _run(stack)
+    assert failed.status == "FAILED"
+    assert failed.states == [*FLOW, "StagingTask", "CheckStagingExit", "NotifyFailure", "PipelineFailed"]
+    assert _keys(stack, "input/") == ["input/order_items.csv", "input/orders.csv", "input/products.csv"]
+    assert _keys(stack, "rejected/") == ["rejected/junk.csv"] and _keys(stack, "archive/") == []
+    [notice] = _messages(stack, failures)
+    assert failed.name in notice and "failed" in notice
+    record = s3io.get_json(s3, stack.bucket, f"runs/{failed.name}/20_stage.json")
+    assert record["status"] == "FAILED" and record["exit_code"] == 4
+
+    s3.delete_object(Bucket=stack.bucket, Key=broken_log)  # the cause is fixed
+    outcome = orchestrator.rerun(stack, failed.name)
+    assert outcome.started and outcome.execution_id == f"{failed.name}-rerun-1"
+    assert outcome.keys == ["input/products.csv", "input/orders.csv", "input/order_items.csv"]
+    rerun = executions.follow(stack, str(outcome.execution_arn), progress=lambda _: None)
+    assert rerun.status == "SUCCEEDED" and rerun.states == PROCESSED
+    assert _keys(stack, "input/") == []
+    assert _keys(stack, "archive/") == ["archive/order_items.csv", "archive/orders.csv", "archive/products.csv"]
+    ref = Reference()
+    for name, data in BATCH:
+        ref.load(name, data)
+    assert _kpis(stack) == ref.kpis()
+
+
+def test_a_batch_of_invalid_files_only_rejects_them_and_succeeds(stack):
+    _put(stack, [("junk.csv", b"x\n1\n"), ("orders_bad.csv", b"order_id,user_id\n1,2\n")])
+    report = _run(stack)
+    assert report.status == "SUCCEEDED"
+    assert report.states == [*FLOW, "NoValidFiles"]
+    assert _keys(stack, "input/") == []
+    assert _keys(stack, "rejected/") == ["rejected/junk.csv", "rejected/orders_bad.csv"]
+    head = s3io.client(stack, "s3").head_object(Bucket=stack.bucket, Key="rejected/orders_bad.csv")
+    assert "missing required column" in head["Metadata"]["rejection-reason"]
+
+
+def test_two_triggers_at_once_start_one_execution(stack):
+    _put(stack, [("junk.csv", b"x\n1\n")])
+    outcomes: list[dict] = []
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(executions.invoke_orchestrator(stack))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    started = [o for o in outcomes if o["started"]]
+    assert len(started) == 1, outcomes
+    other = next(o for o in outcomes if not o["started"])
+    assert "lock" in other["reason"] or "running" in other["reason"] or "no new file" in other["reason"]
+    executions.follow(stack, started[0]["execution_arn"], progress=lambda _: None)
+    sfn = s3io.client(stack, "stepfunctions")
+    assert len(sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]) == 1
+
+
+def test_while_an_execution_runs_the_messages_stay_queued(stack):
+    _put(stack, [("junk.csv", b"x\n1\n")])
+    first = executions.invoke_orchestrator(stack)
+    _put(stack, [("junk2.csv", b"y\n2\n")])
+    second = executions.invoke_orchestrator(stack)
+    assert first["started"] and not second["started"] and "running" in second["reason"]
+    executions.follow(stack, first["execution_arn"], progress=lambda _: None)
+    third = executions.invoke_orchestrator(stack)
+    assert third["started"] and third["keys"] == ["input/junk2.csv"]
+    executions.follow(stack, third["execution_arn"], progress=lambda _: None)
+
+
+def test_duplicate_s3_events_for_one_object_make_one_file(stack):
+    sqs = s3io.client(stack, "sqs")
+    _put(stack, [("junk.csv", b"x\n1\n")])
+    [message] = [
+        m
+        for m in sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
+        if "junk.csv" in m["Body"]
+    ]
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=message["Body"])  # SQS delivers at least once
+    outcome = executions.invoke_orchestrator(stack)
+    assert outcome["keys"] == ["input/junk.csv"]
+    executions.follow(stack, outcome["execution_arn"], progress=lambda _: None)
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=message["Body"])  # a late duplicate
+    late = executions.invoke_orchestrator(stack)
+    assert not late["started"] and late["keys_skipped"] == ["input/junk.csv"]
+    assert late["messages_deleted"] == 1
+
+
+def test_a_poison_message_ends_in_the_dead_letter_queue(tmp_path):
+    server, settings = _stack(tmp_path, visibility_timeout=1, max_receive_count=2)
+    try:
+        sqs = s3io.client(settings, "sqs")
+        sqs.send_message(QueueUrl=settings.queue_url, MessageBody="this is not an S3 event")
+        dlq = sqs.get_queue_url(QueueName=settings.dead_letter_queue_name)["QueueUrl"]
+        for _ in range(3):
+            outcome = executions.invoke_orchestrator(settings)
+            assert not outcome["started"]
+            time.sleep(1.2)
+        moved = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+        assert [m["Body"] for m in moved] == ["this is not an S3 event"]
+        left = sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        assert left == []
+    finally:
+        server.stop()
