@@ -58,10 +58,32 @@ def test_the_demo_succeeds_with_the_contract_kpis(demo):
     assert categories == expected_categories
 
 
-def test_every_execution_leaves_its_executed_notebooks(demo):
+def test_every_execution_went_through_the_state_machine(demo):
     _, out = demo
     executions = json.loads((out / "executions.json").read_text())
     assert [e["status"] for e in executions] == ["SUCCEEDED", "SUCCEEDED"]
+    for execution in executions:
+        assert execution["states"] == [
+            "ValidationTask",
+            "CheckValidationExit",
+            "ReadValidationResult",
+            "HandleInvalidFiles",
+            "AnyValidFiles",
+            "StagingTask",
+            "CheckStagingExit",
+            "TransformationTask",
+            "CheckTransformationExit",
+            "ArchiveValidFiles",
+            "NotifySuccess",
+        ]
+    listing = (out / "bucket.txt").read_text()
+    assert "input/ (0)" in listing and "archive/ (10)" in listing and "rejected/ (1)" in listing
+    assert "rejected/orders_broken.csv  # missing required column(s) for orders" in listing
+
+
+def test_every_execution_leaves_its_executed_notebooks(demo):
+    _, out = demo
+    executions = json.loads((out / "executions.json").read_text())
     for execution in executions:
         execution_id = execution["execution_id"]
         expected = {f"runs/{execution_id}/{n}.{suffix}" for n in NOTEBOOKS for suffix in ("ipynb", "html", "json")}
