@@ -8,7 +8,7 @@ JARS_STAMP := $(JARS)/.stamp
 OUT ?= out/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo lab test test-fast lint bench bench-notebooks notebook-outputs clean
+.PHONY: help setup demo lab test test-fast lint bench bench-notebooks bench-flow notebook-outputs clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench: setup ## benchmarks at 1M and 5M order items (writes bench/results/)
 
 bench-notebooks: setup ## per-step overhead of the notebook runner (kernel, injection, render, archive)
 	$(PY) bench/notebook_overhead.py
+
+bench-flow: setup ## one 50k-item batch through the whole local flow onto a 5M-item lake, by state
+	$(PY) bench/flow.py --scale 5000000 --increment 50000
 
 notebook-outputs: setup ## re-execute the explore notebooks on a seeded stack (nbval's committed outputs)
 	$(VENV)/bin/ecom-pipeline lab --refresh-outputs

@@ -221,6 +221,11 @@ def run_batch_through_the_flow(
     if result:
         execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
         execution.invalid_files = [{"key": f["key"], "reason": f["reason"]} for f in result["invalid_files"]]
+        fate = "archived" if report.status == "SUCCEEDED" else "left in input/ for a re-run"
+        for item in result["valid_files"]:
+            dropped = ", ".join(f"{n} {reason}" for reason, n in item["rows_not_staged"].items())
+            detail = f"{item['rows_read']} rows" + (f", {dropped} not staged" if dropped else "")
+            progress(f"    valid    {item['key']} ({detail}): {fate}")
         for item in execution.invalid_files:
             progress(f"    rejected {item['key']}: {item['reason']}")
     prefix = notebooks.run_key(settings, execution.execution_id, "")
