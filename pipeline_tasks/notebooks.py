@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -189,6 +190,7 @@ def _execute(
     settings: Settings, source: Path, executed: Path, parameters: Mapping[str, Any], *, progress: bool
 ) -> None:
     """Run the notebook; translate papermill's and the kernel's failures into ours."""
+    _skip_slow_format_checker()
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -232,6 +234,17 @@ def _execute(
             f"the kernel did not start within {settings.kernel_start_timeout} s "
             f"(PIPELINE_KERNEL_START_TIMEOUT): {error}"
         ) from None
+
+
+def _skip_slow_format_checker() -> None:
+    """Keep jsonschema (imported by nbformat) from importing ``rfc3987_syntax``.
+
+    When installed (jupyter-events pulls it in), it builds a Lark grammar at import: 1.6 s
+    of every task's start here, for the ``iri`` formats that notebook validation never
+    checks. jsonschema imports it under ``suppress(ImportError)``; a None entry makes that
+    import fail. Nothing is changed when it is already imported.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def _mark_failure(executed: Path, message: str) -> None:

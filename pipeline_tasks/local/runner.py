@@ -1,11 +1,14 @@
-"""``ecom-pipeline local run``: process batch folders on a local stack, in order.
+"""``ecom-pipeline local run``: batch folders through the whole flow on a local stack, in order.
 
-Each folder is one batch: its files are uploaded to ``input/`` (in name order),
-validated, the invalid ones rejected, the valid ones staged, the KPIs brought
-up to date, and the processed files archived. Validate, stage and transform run
-as papermill notebooks, as in the task containers; every executed notebook is
-archived in S3 and copied to ``OUT/runs/{execution_id}/``. A failed batch leaves
-its files in ``input/``. After the last batch the KPI tables are dumped to CSV.
+``run`` gives each folder to the flow as on AWS: its files are uploaded to
+``input/`` (in name order), S3 notifies the queue, the orchestrator Lambda starts
+the state machine, whose ECS tasks run the step notebooks as local processes.
+Every execution's states, its archived notebooks (copied to ``OUT/runs/``), the
+KPI tables (dumped to CSV) and the bucket's listing are written to ``OUT``.
+
+``process_batch`` runs the same steps without the queue and the state machine:
+validate, reject, stage, transform and archive, called in this process — as
+notebooks (``make lab`` seeds its stack so) or directly (the data-core tests).
 """
 
 from __future__ import annotations
