@@ -1,0 +1,162 @@
+"""infra/pipeline.yaml: cfn-lint clean, every resource the product needs, names and settings of the local stack."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline_tasks.local import stack
+from pipeline_tasks.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "infra" / "pipeline.yaml"
+DEFINITION = REPO / "statemachine" / "pipeline.asl.json"
+#: Statements that need ``Resource: "*"`` because their API has no resource-level permissions.
+UNSCOPABLE = {"EcrToken", "VendedLogs"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    from cfnlint.decode import cfn_yaml
+
+    return cfn_yaml.load(str(TEMPLATE))
+
+
+def _resources(template: dict, kind: str) -> dict[str, dict]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def _name(value: object) -> str:
+    """A ``!Sub "name-${EnvironmentName}"`` without the environment suffix."""
+    text = value["Fn::Sub"] if isinstance(value, dict) else str(value)
+    return text.replace("-${EnvironmentName}", "").replace("/${EnvironmentName}", "")
+
+
+def test_cfn_lint_is_clean():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), *map(str, sorted((REPO / "infra").glob("*.yaml")))],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_the_template_holds_every_resource_of_the_product(template):
+    kinds = [r["Type"] for r in template["Resources"].values()]
+    for kind, count in {
+        "AWS::S3::Bucket": 1,
+        "AWS::S3::BucketPolicy": 1,
+        "AWS::SQS::Queue": 2,
+        "AWS::SQS::QueuePolicy": 1,
+        "AWS::DynamoDB::Table": 2,
+        "AWS::SNS::Topic": 2,
+        "AWS::SNS::Subscription": 2,
+        "AWS::ECR::Repository": 3,
+        "AWS::ECS::Cluster": 1,
+        "AWS::ECS::TaskDefinition": 3,
+        "AWS::Lambda::Function": 2,
+        "AWS::StepFunctions::StateMachine": 1,
+        "AWS::Scheduler::Schedule": 1,
+        "AWS::CloudWatch::Alarm": 4,
+    }.items():
+        assert kinds.count(kind) == count, kind
+    assert set(template["Parameters"]) >= {
+        "EnvironmentName",
+        "ValidatorImageTag",
+        "StagingImageTag",
+        "TransformerImageTag",
+        "AlertEmail",
+    }
+
+
+def test_the_bucket_is_private_encrypted_tls_only_and_expires_its_outputs(template):
+    [bucket] = _resources(template, "AWS::S3::Bucket").values()
+    properties = bucket["Properties"]
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    prefixes = {rule.get("Prefix") for rule in properties["LifecycleConfiguration"]["Rules"]}
+    assert {"archive/", "rejected/", "runs/"} <= prefixes
+    [notification] = properties["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": Settings().input_prefix}]
+    [policy] = _resources(template, "AWS::S3::BucketPolicy").values()
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+
+
+def test_names_and_settings_match_the_local_stack(template):
+    settings = Settings()
+    resources = template["Resources"]
+    queues = {_name(r["Properties"]["QueueName"]): r for r in _resources(template, "AWS::SQS::Queue").values()}
+    assert set(queues) == {settings.queue_name, settings.dead_letter_queue_name}
+    queue = queues[settings.queue_name]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == settings.max_receive_count
+    assert queue["VisibilityTimeout"] == settings.visibility_timeout
+    topics = {_name(r["Properties"]["TopicName"]) for r in _resources(template, "AWS::SNS::Topic").values()}
+    assert topics == {settings.success_topic_name, settings.failure_topic_name}
+    tables = {_name(r["Properties"]["TableName"]): r for r in _resources(template, "AWS::DynamoDB::Table").values()}
+    assert set(tables) == {settings.order_kpis_table, settings.category_kpis_table}
+    for table in tables.values():
+        assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    [index] = tables[settings.category_kpis_table]["Properties"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == settings.category_by_date_index
+    assert _name(resources["Cluster"]["Properties"]["ClusterName"]) == settings.cluster_name
+    functions = {_name(r["Properties"]["FunctionName"]) for r in _resources(template, "AWS::Lambda::Function").values()}
+    assert functions == {settings.orchestrator_function_name, settings.read_result_function_name}
+    machine = resources["StateMachine"]["Properties"]
+    assert _name(machine["StateMachineName"]) == settings.state_machine_name
+    tasks = {}
+    for definition in _resources(template, "AWS::ECS::TaskDefinition").values():
+        properties = definition["Properties"]
+        [container] = properties["ContainerDefinitions"]
+        tasks[_name(properties["Family"])] = (
+            container["Name"],
+            container["Command"][2],
+            container["Cpu"],
+            container["Memory"],
+        )
+        assert properties["RequiresCompatibilities"] == ["FARGATE"] and properties["NetworkMode"] == "awsvpc"
+    assert tasks == stack.TASKS
+    assert tasks["transformer-task"][2] >= 1024 and tasks["transformer-task"][3] >= 4096
+
+
+def test_the_state_machine_deployed_is_the_one_the_local_stack_runs(template):
+    machine = template["Resources"]["StateMachine"]["Properties"]
+    assert (TEMPLATE.parent / machine["DefinitionS3Location"]).resolve() == DEFINITION.resolve()
+    assert (REPO / stack.DEFINITION).resolve() == DEFINITION.resolve()
+    placeholders = set(re.findall(r"\$\{(\w+)\}", DEFINITION.read_text()))
+    assert set(machine["DefinitionSubstitutions"]) == placeholders
+    json.loads(DEFINITION.read_text())
+
+
+def test_every_iam_statement_is_scoped(template):
+    for name, role in _resources(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in action for action in actions), (name, actions)
+                resources = (
+                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                )
+                if "*" in resources:
+                    assert statement.get("Sid") in UNSCOPABLE, (name, statement)
+
+
+@pytest.mark.parametrize("step", ["validate", "stage", "transform"])
+def test_the_command_of_each_task_definition_exists_and_starts(template, step):
+    commands = [
+        r["Properties"]["ContainerDefinitions"][0]["Command"]
+        for r in _resources(template, "AWS::ECS::TaskDefinition").values()
+    ]
+    [command] = [c for c in commands if c[2] == step]
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / command[0]), *command[1:]], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 0, result.stderr
+    assert "execution_id" in result.stdout
