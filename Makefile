@@ -8,7 +8,7 @@ JARS_STAMP := $(JARS)/.stamp
 OUT ?= out/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo lab test test-fast lint bench bench-notebooks bench-flow notebook-outputs clean
+.PHONY: help setup demo lab test test-fast lint bench bench-notebooks bench-flow notebook-outputs lambda-package clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ bench-flow: setup ## one 50k-item batch through the whole local flow onto a 5M-i
 
 notebook-outputs: setup ## re-execute the explore notebooks on a seeded stack (nbval's committed outputs)
 	$(VENV)/bin/ecom-pipeline lab --refresh-outputs
+
+lambda-package: ## the Lambda code (containers/lambda/build) that `aws cloudformation package` uploads
+	bash containers/lambda/build.sh
 
 clean: ## remove the virtualenv, jars and outputs
 	rm -rf $(VENV) $(JARS) out

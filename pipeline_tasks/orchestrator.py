@@ -31,11 +31,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline_tasks import batches
 from pipeline_tasks.errors import ConfigurationError
 from pipeline_tasks.events import FileEvent, MessageKind, parse_message, plan_batch
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.steps import validate
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
             return outcome
         s3 = s3io.client(settings, "s3")
         original = re.sub(r"-rerun-\d+$", "", execution_id)
-        keys = validate.read_manifest(settings, validate.manifest_key(settings, execution_id))
+        keys = batches.read_manifest(settings, batches.manifest_key(settings, execution_id))
         present = [k for k in keys if _exists(s3, settings.bucket, k)]
         outcome.keys_skipped = [k for k in keys if k not in present]
         if not present:
@@ -165,7 +165,7 @@ def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
 
 
 def _start(settings: Settings, machine: str, name: str, keys: list[str], outcome: OrchestratorRun) -> None:
-    manifest = validate.write_manifest(settings, name, keys)
+    manifest = batches.write_manifest(settings, name, keys)
     document = {"execution_id": name, "manifest_key": manifest, "files": len(keys)}
     sfn = s3io.client(settings, "stepfunctions")
     try:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from pipeline_tasks import batches
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
@@ -74,9 +75,7 @@ def metadata_safe(text: str, limit: int = 1024) -> str:
 
 def read_move_plan(settings: Settings, execution_id: str) -> dict[str, Any]:
     """Read ``results/{execution_id}.json`` and return its move plan (Read-Validation-Result)."""
-    from pipeline_tasks.steps.validate import result_key
-
-    key = result_key(settings, execution_id)
+    key = batches.result_key(settings, execution_id)
     result = s3io.get_json_or_none(s3io.client(settings, "s3"), settings.bucket, key)
     if result is None:
         raise StepFailed(f"no validation result s3://{settings.bucket}/{key}")
