@@ -43,7 +43,15 @@ $(TOOLS_STAMP):
 	else echo "npm not found: the workflow lint test will be skipped"; fi
 	@touch $@
 
-setup: $(STAMP) $(JARS_STAMP) $(TOOLS_STAMP) ## install Python packages (.venv) and the Spark jars (.jars); quick when done
+# checkov in a virtualenv of its own: its many dependencies stay out of the project's pins.
+CHECKOV_STAMP := .tools/checkov/.stamp
+$(CHECKOV_STAMP):
+	python3 -m venv .tools/checkov
+	.tools/checkov/bin/pip install -q --upgrade pip
+	.tools/checkov/bin/pip install -q checkov==3.3.30
+	@touch $@
+
+setup: $(STAMP) $(JARS_STAMP) $(TOOLS_STAMP) $(CHECKOV_STAMP) ## install Python packages (.venv) and the Spark jars (.jars); quick when done
 
 demo: setup ## run the whole pipeline locally on the sample batches and print the KPIs
 	$(VENV)/bin/ecom-pipeline local run samples/batch_01 samples/batch_02 --out $(OUT)
