@@ -218,3 +218,22 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(tmp_path):
         assert left == []
     finally:
         server.stop()
+
+
+def test_local_up_leaves_a_stack_that_commands_attach_to_and_down_stops(tmp_path):
+    from pipeline_tasks.local import stack as local_stack
+
+    state_dir = tmp_path / ".local-stack"
+    started = local_stack.up(Settings(notebooks_dir=str(REPO / "notebooks")), state_dir=state_dir)
+    try:
+        assert local_stack.attached(state_dir)["pid"] == started["pid"]
+        attached = local_stack.attached_settings({}, state_dir=state_dir)
+        assert attached.aws_endpoint_url == started["endpoint"] and attached.state_machine_arn
+        sqs = s3io.client(attached, "sqs")
+        assert sqs.get_queue_url(QueueName=attached.dead_letter_queue_name)["QueueUrl"]
+        with pytest.raises(Exception, match="already runs"):
+            local_stack.up(Settings(), state_dir=state_dir)
+    finally:
+        assert local_stack.down(state_dir) is True
+    assert local_stack.attached(state_dir) is None and not local_stack._alive(started["pid"])
+    assert local_stack.down(state_dir) is False
