@@ -220,7 +220,8 @@ def run_batch_through_the_flow(
     if report.status != "SUCCEEDED":
         execution.error = f"{report.error}: {report.cause}"
         progress(
-            f"    {report.status}: {execution.error} (the failed step's notebook is under runs/, its log under task-logs/)"
+            f"    {report.status}: {execution.error} "
+            "(the failed step's notebook is under runs/, its log under task-logs/)"
         )
     s3 = s3io.client(settings, "s3")
     result = s3io.get_json_or_none(s3, settings.bucket, validate.result_key(settings, execution.execution_id))
