@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -40,6 +41,11 @@ def main() -> None:
     parser.add_argument("--increment", type=int, default=50_000, help="order items in the measured batch")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ecom-bench-flow")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "flow-latest.json")
+    parser.add_argument(
+        "--lake",
+        type=Path,
+        help="keep the Delta lake in this local folder instead of the emulated S3 (to weigh moto's S3 I/O)",
+    )
     args = parser.parse_args()
     os.chdir(REPO)
     data = args.work / f"data-{args.scale}"
@@ -49,7 +55,11 @@ def main() -> None:
         base = generate_base(base_dir, args.scale, seed=1)
         generate_increment(increment_dir, base, n_items=args.increment, days=3, seed=2)
     with MotoServer(emulator=True, workdir=REPO, log_dir=args.work / "task-logs") as server:
-        settings = provision_pipeline(server.settings(Settings(spark_jars_dir=str(REPO / ".jars"))))
+        lake = None
+        if args.lake:
+            shutil.rmtree(args.lake, ignore_errors=True)
+            lake = str(args.lake.resolve())
+        settings = provision_pipeline(server.settings(Settings(spark_jars_dir=str(REPO / ".jars"), lake_root=lake)))
         started = time.perf_counter()
         print("staging the lake and computing its KPIs (not measured) …", flush=True)
         stage_files(settings, sorted(base_dir.glob("*.csv")), "bench-base")
@@ -72,6 +82,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "scale": args.scale,
         "increment_items": args.increment,
+        "lake": "local folder" if args.lake else "emulated S3 (moto)",
         "status": report.status,
         "prepare_lake_s": round(prepare, 1),
         "upload_s": round(upload, 2),
