@@ -117,20 +117,33 @@ def _expired(s3: Any, bucket: str, key: str) -> bool:
     return bool(datetime.now(UTC) - modified > LOCK_EXPIRY)
 
 
-def run(settings: Settings) -> OrchestratorRun:
-    """One orchestrator run (see the module's docstring)."""
-    outcome = OrchestratorRun()
+@contextmanager
+def _sole_starter(settings: Settings, outcome: OrchestratorRun) -> Iterator[str | None]:
+    """Yield the state machine's ARN while this run alone may start an execution, else None.
+
+    None when another run holds the lock or an execution is running; ``outcome.reason`` says which.
+    """
     with orchestrator_lock(settings) as acquired:
         if not acquired:
             outcome.reason = "another orchestrator run holds the lock"
-            return outcome
+            yield None
+            return
         machine = state_machine_arn(settings)
         sfn = s3io.client(settings, "stepfunctions")
         running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING", maxResults=1)["executions"]
         if running:
             outcome.reason = f"execution {running[0]['name']} is running; the messages stay queued"
-            return outcome
-        _drain_and_start(settings, machine, outcome)
+            yield None
+            return
+        yield machine
+
+
+def run(settings: Settings) -> OrchestratorRun:
+    """One orchestrator run (see the module's docstring)."""
+    outcome = OrchestratorRun()
+    with _sole_starter(settings, outcome) as machine:
+        if machine is not None:
+            _drain_and_start(settings, machine, outcome)
     return outcome
 
 
@@ -141,14 +154,8 @@ def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
     the new execution is named ``{execution_id}-rerun-{n}``.
     """
     outcome = OrchestratorRun()
-    with orchestrator_lock(settings) as acquired:
-        if not acquired:
-            outcome.reason = "another orchestrator run holds the lock"
-            return outcome
-        machine = state_machine_arn(settings)
-        sfn = s3io.client(settings, "stepfunctions")
-        if sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING", maxResults=1)["executions"]:
-            outcome.reason = "an execution is running; try again when it ends"
+    with _sole_starter(settings, outcome) as machine:
+        if machine is None:
             return outcome
         s3 = s3io.client(settings, "s3")
         original = re.sub(r"-rerun-\d+$", "", execution_id)
