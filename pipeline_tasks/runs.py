@@ -125,6 +125,12 @@ def latest(settings: Settings) -> str:
     return summaries[0].execution_id
 
 
+def archived_keys(settings: Settings, execution_id: str) -> list[str]:
+    """S3 keys of an execution's archived notebooks, HTML pages and run records, sorted."""
+    s3 = s3io.client(settings, "s3")
+    return sorted(s3io.list_keys(s3, settings.bucket, run_key(settings, execution_id, "")))
+
+
 def download_notebooks(settings: Settings, execution_id: str, dest: Path | None = None) -> list[Path]:
     """Copy an execution's archived notebooks, HTML pages and run records into ``dest/{execution_id}/``.
 
@@ -136,7 +142,7 @@ def download_notebooks(settings: Settings, execution_id: str, dest: Path | None 
     folder.mkdir(parents=True, exist_ok=True)
     prefix = run_key(settings, execution_id, "")
     paths = []
-    for key in s3io.list_keys(s3, settings.bucket, prefix):
+    for key in archived_keys(settings, execution_id):
         path = folder / key[len(prefix) :]
         s3.download_file(settings.bucket, key, str(path))
         paths.append(path)

@@ -29,6 +29,18 @@ def client(settings: Settings, service: str) -> Any:
     )
 
 
+def resource(settings: Settings, service: str) -> Any:
+    """A boto3 resource for ``service``, configured as ``client`` configures clients."""
+    return boto3.resource(
+        service,
+        region_name=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        config=_RETRIES,
+    )
+
+
 @dataclass
 class S3Source:
     """An S3 object as a validation/staging source."""

@@ -174,7 +174,7 @@ def process_batch(
         execution.status = "FAILED"
         execution.error = f"{type(error).__name__}: {error}"
         progress(f"    FAILED: {execution.error}")
-    execution.notebooks = sorted(s3io.list_keys(s3, settings.bucket, notebooks.run_key(settings, execution_id, "")))
+    execution.notebooks = runs.archived_keys(settings, execution_id)
     return execution
 
 
@@ -235,8 +235,7 @@ def run_batch_through_the_flow(
             progress(f"    valid    {item['key']} ({detail}): {fate}")
         for item in execution.invalid_files:
             progress(f"    rejected {item['key']}: {item['reason']}")
-    prefix = notebooks.run_key(settings, execution.execution_id, "")
-    execution.notebooks = sorted(s3io.list_keys(s3, settings.bucket, prefix))
+    execution.notebooks = runs.archived_keys(settings, execution.execution_id)
     return execution
 
 

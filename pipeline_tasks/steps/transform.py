@@ -191,7 +191,7 @@ def _run(
             existing_categories = dynamodb.get_items(dynamodb_client, category_spec, category_keys)
 
     phases["read DynamoDB"] = _lap(started, phases)
-    resource = _dynamodb_resource(settings)
+    resource = s3io.resource(settings, "dynamodb")
     extra = {"execution_id": execution_id, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     written = {}
     for spec, desired, existing in (
@@ -240,15 +240,3 @@ def _single_column(spark: SparkSession, name: str, values: list[Any], kind: T.Da
 
 def _jsonable(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if not isinstance(v, (int, str)) else v) for k, v in item.items()}
-
-
-def _dynamodb_resource(settings: Settings) -> Any:
-    import boto3
-
-    return boto3.resource(
-        "dynamodb",
-        region_name=settings.region,
-        endpoint_url=settings.aws_endpoint_url,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-    )

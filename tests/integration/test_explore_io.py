@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-import boto3
 import pandas as pd
 import pytest
 
@@ -41,16 +40,6 @@ CATEGORIES = [
 ]
 
 
-def _resource(settings):
-    return boto3.resource(
-        "dynamodb",
-        region_name=settings.region,
-        endpoint_url=settings.aws_endpoint_url,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-    )
-
-
 def _order_item(row):
     day, orders, revenue, items, customers, rate = row
     return {
@@ -76,7 +65,7 @@ def _category_item(row):
 
 @pytest.fixture
 def seeded(settings):
-    resource = _resource(settings)
+    resource = s3io.resource(settings, "dynamodb")
     for row in ORDERS:
         resource.Table(settings.order_kpis_table).put_item(Item={**_order_item(row), **EXTRA})
     for row in CATEGORIES:
@@ -162,7 +151,7 @@ def test_a_table_without_the_index_takes_writes_and_per_category_reads(settings)
     dynamodb.ensure_table(client, replace(category_kpis_spec(settings), inverted_index=None))
 
     spec = category_kpis_spec(settings)
-    dynamodb.write_diff(_resource(settings), spec, [_category_item(r) for r in CATEGORIES], [], EXTRA)
+    dynamodb.write_diff(s3io.resource(settings, "dynamodb"), spec, [_category_item(r) for r in CATEGORIES], [], EXTRA)
 
     frame = explore.category_kpis(settings, START, END, ["Jeans"])
     pd.testing.assert_frame_equal(frame, _expected_categories(CATEGORIES[1:3]))
