@@ -9,12 +9,13 @@ the Delta log (never as bare Parquet, which would return rows a merge removed).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -135,9 +136,78 @@ def read_changes(table: DeltaTable, after_version: int) -> pa.Table:
 
 def _current_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> pa.Table:
     """Key and partition columns of the target rows whose keys are in ``rows``."""
-    dataset_view = table.to_pyarrow_dataset()
     columns = [dataset.key, *dataset.partition_by]
-    return dataset_view.to_table(columns=columns, filter=pc.field(dataset.key).isin(rows.column(dataset.key)))
+    return read_rows(table, columns, pc.field(dataset.key).isin(rows.column(dataset.key)))
+
+
+#: ``file_pruning_predicate`` of delta-rs: a SQL string or (column, op, value) tuples.
+Pruning = str | list[Any] | None
+
+
+def scan(
+    table: DeltaTable, columns: list[str], row_filter: pc.Expression | None = None, *, pruning: Pruning = None
+) -> Iterator[tuple[str, pa.Table]]:
+    """The matching rows of each live data file, one file at a time: ``(file URI, rows)``.
+
+    Args:
+        table: The table, at the version it is loaded at.
+        columns: Columns to read (partition columns included).
+        row_filter: Rows to keep, on data columns (also prunes row groups by their statistics).
+        pruning: Files to consider, by partition values or the Delta log's min/max
+            statistics (see ``DeltaTable.file_uris``).
+
+    One scan per file rather than one threaded dataset scan: the dataset scanner's
+    read-ahead threads can outlive it and abort the interpreter at exit
+    (apache/arrow#45214; seen here with delta-rs 1.6.6).
+    """
+    uris = {_relative(uri, table): uri for uri in table.file_uris(file_pruning_predicate=pruning)}
+    if not uris:
+        return
+    dataset_view = table.to_pyarrow_dataset(file_pruning_predicate=pruning)
+    schema = pa.schema([dataset_view.schema.field(c) for c in columns])
+    partitions = [c for c in columns if c in table.metadata().partition_columns]
+    in_file = [c for c in columns if c not in partitions]
+    for fragment in dataset_view.get_fragments():
+        rows = fragment.to_table(columns=in_file, filter=row_filter)
+        # A fragment's partition values are in its path, not in the file.
+        values = pads.get_partition_keys(fragment.partition_expression)
+        for column in partitions:
+            rows = rows.append_column(column, pa.array([values.get(column)] * rows.num_rows, schema.field(column).type))
+        # Files written by different writers may differ in physical types (string views).
+        yield uris[fragment.path], rows.select(columns).cast(schema)
+
+
+def read_rows(
+    table: DeltaTable, columns: list[str], row_filter: pc.Expression | None = None, *, pruning: Pruning = None
+) -> pa.Table:
+    """The matching rows of the table as one Arrow table (see ``scan``)."""
+    parts = [rows for _, rows in scan(table, columns, row_filter, pruning=pruning)]
+    if not parts:
+        schema = table.to_pyarrow_dataset().schema
+        return pa.table({c: pa.array([], schema.field(c).type) for c in columns})
+    return pa.concat_tables(parts)
+
+
+def files_holding(table: DeltaTable, column: str, values: Iterable[Any]) -> list[str]:
+    """URIs of the live data files holding a row whose ``column`` is one of ``values``.
+
+    Files whose min/max statistics exclude every value are skipped unread; the
+    others are checked by reading that one column.
+    """
+    wanted = sorted(set(values))
+    if not wanted:
+        return []
+    pruning = [(column, ">=", wanted[0]), (column, "<=", wanted[-1])]
+    member = pc.field(column).isin(pa.array(wanted))
+    return [uri for uri, rows in scan(table, [column], member, pruning=pruning) if rows.num_rows]
+
+
+def _relative(uri: str, table: DeltaTable) -> str:
+    """A data file's path below the table root, as the Arrow dataset names its fragment."""
+    root = table.table_uri.removeprefix("file://").rstrip("/") + "/"
+    if not uri.startswith(root):
+        raise ValueError(f"data file {uri} is not below the table root {root}")
+    return uri[len(root) :]
 
 
 Partition = tuple[Any, ...]

@@ -127,6 +127,7 @@ def read_delta(
     schema: Any,
     *,
     reader: str = "delta-rs",
+    files: list[str] | None = None,
 ) -> DataFrame:
     """A Delta table (at the version ``table`` is loaded at) as a Spark DataFrame.
 
@@ -140,6 +141,9 @@ def read_delta(
         table: A ``deltalake.DeltaTable`` loaded at the wanted version.
         schema: Arrow schema of the table's data files (partition columns dropped).
         reader: ``delta-rs`` or ``delta-spark``.
+        files: Read only these live data files (URIs from ``table.file_uris()``): a
+            slice of the table. The ``delta-spark`` reader reads the whole snapshot
+            (a superset: callers filter the rows they need).
     """
     from pipeline_tasks.io.arrow_spark import spark_schema
 
@@ -154,7 +158,7 @@ def read_delta(
             f"{table.table_uri} uses {sorted(features & _ROW_CHANGING_FEATURES)}: "
             "set PIPELINE_SPARK_DELTA_READER=delta-spark to read it with Spark's Delta reader"
         )
-    files = [spark_uri(uri) for uri in table.file_uris()]
+    files = [spark_uri(uri) for uri in (table.file_uris() if files is None else files)]
     if not files:
         return spark.createDataFrame([], struct)
     # Partition values live in the paths (``year=2024/month=3``), read as strings, then typed.

@@ -2,24 +2,28 @@
 
 Incremental: only the ``order_date``s the staged changes can affect are
 recomputed (see ``transforms.incremental``), from the Delta change feed since
-the versions recorded in ``state/kpi_checkpoint.json``. For those days the
-tables are made to hold exactly the contract's KPIs: changed items are put,
-stale ones deleted, unchanged ones left alone. The checkpoint moves only after
-every write succeeded, so a failed run is repeated in full by the next one.
+the versions recorded in ``state/kpi_checkpoint.json``. delta-rs finds those
+days and the data files that hold their orders and items (while the JVM
+starts), and Spark reads only those files. For those days the tables are made
+to hold exactly the contract's KPIs: changed items are put, stale ones
+deleted, unchanged ones left alone. The checkpoint moves only after every
+write succeeded, so a failed run is repeated in full by the next one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from pipeline_tasks.contract import DATASETS, ORDER_ITEMS, ORDERS, PRODUCTS, UNKNOWN, Dataset
 from pipeline_tasks.io import delta, dynamodb
@@ -28,8 +32,13 @@ from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps.stage import report_key
 from pipeline_tasks.transforms import changes
-from pipeline_tasks.transforms.cleaning import clean_order_items, clean_orders, clean_products, product_category
-from pipeline_tasks.transforms.incremental import affected_dates, recategorised_products
+from pipeline_tasks.transforms.cleaning import clean_order_items, clean_orders, clean_products
+from pipeline_tasks.transforms.incremental import (
+    PRODUCT_CATEGORY_COLUMNS,
+    months_of,
+    product_categories,
+    recategorised_products,
+)
 from pipeline_tasks.transforms.kpis import (
     CATEGORY_KPI_COLUMNS,
     ORDER_KPI_COLUMNS,
@@ -38,6 +47,7 @@ from pipeline_tasks.transforms.kpis import (
     fact_items,
     order_kpi_aggregates,
     order_kpi_items,
+    with_item_totals,
     with_order_date,
 )
 from pipeline_tasks.transforms.staging import staged_schema
@@ -67,8 +77,10 @@ def checkpoint_key(settings: Settings) -> str:
     return f"{settings.state_prefix}kpi_checkpoint.json"
 
 
-def _snapshot(spark: SparkSession, settings: Settings, table: DeltaTable, dataset: Dataset) -> DataFrame:
-    return spark_io.read_delta(spark, table, staged_schema(dataset), reader=settings.spark_delta_reader)
+def _snapshot(
+    spark: SparkSession, settings: Settings, table: DeltaTable, dataset: Dataset, files: list[str] | None = None
+) -> DataFrame:
+    return spark_io.read_delta(spark, table, staged_schema(dataset), reader=settings.spark_delta_reader, files=files)
 
 
 def _at_version(table: DeltaTable, version: int, options: Mapping[str, str]) -> DeltaTable:
@@ -78,15 +90,19 @@ def _at_version(table: DeltaTable, version: int, options: Mapping[str, str]) -> 
 def compute_aggregates(
     orders: DataFrame, items: DataFrame, products: DataFrame, dates: list[date] | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Collect the KPI aggregates of the given days (all days when None)."""
+    """Collect the KPI aggregates of the given days (all days when None).
+
+    ``orders`` and ``items`` may be slices of the snapshots, as long as they hold
+    every order created on those days and every item of those orders.
+    """
     cleaned_orders = with_order_date(clean_orders(orders))
     if dates is not None:
         cleaned_orders = cleaned_orders.filter(F.col("order_date").isin(dates))
     categories = clean_products(products).select(F.col("id").alias("product_id"), "category")
     facts = fact_items(clean_order_items(items), cleaned_orders, categories)
-    order_rows = [r.asDict() for r in order_kpi_aggregates(cleaned_orders, facts).collect()]
     category_rows = [r.asDict() for r in category_kpi_aggregates(facts).collect()]
-    return order_rows, category_rows
+    order_rows = [r.asDict() for r in order_kpi_aggregates(cleaned_orders).collect()]
+    return with_item_totals(order_rows, category_rows), category_rows
 
 
 def run(
@@ -108,63 +124,49 @@ def run(
         The transform report (also written to ``reports/{execution_id}/transform.json``).
     """
     if spark is not None:
-        return _run(settings, execution_id, spark, full=full, phases={})
+        session = spark
+        return _run(settings, execution_id, lambda: session, full=full)
+    # The JVM starts (~10 s on a cold task) while delta-rs finds what changed.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start") as pool:
+        starting = pool.submit(spark_io.session, settings)
+        try:
+            return _run(settings, execution_id, starting.result, full=full)
+        finally:
+            if starting.exception() is None:
+                starting.result().stop()
+
+
+def _run(settings: Settings, execution_id: str, get_spark: Callable[[], SparkSession], *, full: bool) -> dict[str, Any]:
     started = time.perf_counter()
-    spark = spark_io.session(settings)
-    try:
-        return _run(settings, execution_id, spark, full=full, phases={"start Spark": _lap(started, {})})
-    finally:
-        spark.stop()
-
-
-def _run(
-    settings: Settings, execution_id: str, spark: SparkSession, *, full: bool, phases: dict[str, float]
-) -> dict[str, Any]:
-    started = time.perf_counter() - sum(phases.values())
+    phases: dict[str, float] = {}
     s3 = s3io.client(settings, "s3")
     options = delta.storage_options(settings)
     tables = {d.name: delta.ensure_table(settings.table_uri(d.name), d, options) for d in DATASETS}
     versions = {name: table.version() for name, table in tables.items()}
     checkpoint = None if full else s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings))
-    orders = _snapshot(spark, settings, tables[ORDERS.name], ORDERS)
-    items = _snapshot(spark, settings, tables[ORDER_ITEMS.name], ORDER_ITEMS)
-    products = _snapshot(spark, settings, tables[PRODUCTS.name], PRODUCTS)
-
     phases["open tables"] = _lap(started, phases)
+
     dates: list[date] | None = None
-    categories_before: set[str] = set()
-    mode = "full"
+    categories: set[str] = set()
+    order_files: list[str] | None = None
+    item_files: list[str] | None = None
+    mode = "full" if checkpoint is None else "incremental"
     if checkpoint is not None:
         seen = checkpoint["versions"]
-        mode = "incremental"
-        if seen == versions:
-            dates = []
-        else:
-            order_changes = delta.read_changes(tables[ORDERS.name], seen[ORDERS.name])
-            item_changes = delta.read_changes(tables[ORDER_ITEMS.name], seen[ORDER_ITEMS.name])
-            before = _at_version(tables[PRODUCTS.name], seen[PRODUCTS.name], options)
-            products_before = _snapshot(spark, settings, before, PRODUCTS)
-            # Collected (products are few) so that an empty set lets Spark drop the items scan.
-            recategorised = [r["product_id"] for r in recategorised_products(products_before, products).collect()]
-            affected = affected_dates(
-                orders,
-                items,
-                _single_column(spark, "order_date", changes.changed_days(order_changes), T.DateType()),
-                _single_column(spark, "order_id", changes.changed_keys(item_changes, "order_id"), T.LongType()),
-                _single_column(spark, "product_id", recategorised, T.LongType()),
-            )
-            dates = sorted(r["order_date"] for r in affected.collect())
-            categories_before = {r["category"] for r in product_category(products_before).distinct().collect()}
-            # Categories an earlier failed run may have written from an intermediate version.
-            # (Snapshots, not the change feed: delta-rs 1.6 cannot read change files under a
-            # partition value that needs escaping, such as "Personal Care".)
-            for version in range(seen[PRODUCTS.name] + 1, versions[PRODUCTS.name]):
-                between = _snapshot(spark, settings, _at_version(tables[PRODUCTS.name], version, options), PRODUCTS)
-                categories_before |= {r["category"] for r in product_category(between).distinct().collect()}
+        dates, categories = ([], set()) if seen == versions else _affected_days(tables, seen, versions, options)
+        order_files, item_files = _slices(tables, dates)
     log.info("transform (%s): %s day(s) to recompute", mode, "all" if dates is None else len(dates))
     phases["find affected days"] = _lap(started, phases)
 
-    order_rows, category_rows = compute_aggregates(orders, items, products, dates) if dates != [] else ([], [])
+    order_rows: list[dict[str, Any]] = []
+    category_rows: list[dict[str, Any]] = []
+    if dates != []:
+        spark = get_spark()
+        phases["wait for Spark"] = _lap(started, phases)
+        orders = _snapshot(spark, settings, tables[ORDERS.name], ORDERS, order_files)
+        items = _snapshot(spark, settings, tables[ORDER_ITEMS.name], ORDER_ITEMS, item_files)
+        products = _snapshot(spark, settings, tables[PRODUCTS.name], PRODUCTS)
+        order_rows, category_rows = compute_aggregates(orders, items, products, dates)
     phases["compute KPIs"] = _lap(started, phases)
     desired_orders: dict[dynamodb.Key, dict[str, Any]] = {(d,): i for d, i in order_kpi_items(order_rows).items()}
     desired_categories = category_kpi_items(category_rows)
@@ -175,10 +177,9 @@ def _run(
         existing_orders = {order_spec.key_of(i): i for i in dynamodb.scan_items(dynamodb_client, order_spec)}
         existing_categories = {category_spec.key_of(i): i for i in dynamodb.scan_items(dynamodb_client, category_spec)}
     else:
-        categories_now = {r["category"] for r in product_category(products).distinct().collect()} if dates else set()
-        categories = categories_before | categories_now | {UNKNOWN} | {c for c, _ in desired_categories}
+        names = categories | {UNKNOWN} | {c for c, _ in desired_categories} if dates else set()
         days = [d.isoformat() for d in dates]
-        category_keys = [(c, d) for c in sorted(categories) for d in days]
+        category_keys = [(c, d) for c in sorted(names) for d in days]
         existing_orders = dynamodb.get_items(dynamodb_client, order_spec, [(d,) for d in days])
         if len(category_keys) > SCAN_THRESHOLD:
             wanted = set(days)
@@ -233,9 +234,57 @@ def _lap(started: float, phases: Mapping[str, float]) -> float:
     return round(time.perf_counter() - started - sum(phases.values()), 3)
 
 
-def _single_column(spark: SparkSession, name: str, values: list[Any], kind: T.DataType) -> DataFrame:
-    schema = T.StructType([T.StructField(name, kind, True)])
-    return spark.createDataFrame([(v,) for v in values], schema)
+def _affected_days(
+    tables: Mapping[str, DeltaTable], seen: Mapping[str, int], versions: Mapping[str, int], options: Mapping[str, str]
+) -> tuple[list[date], set[str]]:
+    """The days the changes since ``seen`` can affect, and every KPI category those days may hold.
+
+    The categories are those of the products before and now, and of any version in
+    between (an earlier failed run may have written KPIs from it).
+    """
+    orders, items, products = tables[ORDERS.name], tables[ORDER_ITEMS.name], tables[PRODUCTS.name]
+    order_changes = delta.read_changes(orders, seen[ORDERS.name])
+    item_changes = delta.read_changes(items, seen[ORDER_ITEMS.name])
+
+    # (Snapshots, not the product change feed: delta-rs 1.6 cannot read change files under
+    # a partition value that needs escaping, such as "Personal Care".)
+    def categories_at(version: int) -> dict[int, str]:
+        return product_categories(delta.read_rows(_at_version(products, version, options), PRODUCT_CATEGORY_COLUMNS))
+
+    before = categories_at(seen[PRODUCTS.name])
+    now = product_categories(delta.read_rows(products, PRODUCT_CATEGORY_COLUMNS))
+    names = set(before.values()) | set(now.values())
+    for version in range(seen[PRODUCTS.name] + 1, versions[PRODUCTS.name]):
+        names |= set(categories_at(version).values())
+
+    touched = set(changes.changed_keys(item_changes, "order_id"))
+    recategorised = recategorised_products(before, now)
+    if recategorised:
+        moved = delta.read_rows(items, ["order_id"], pc.field("product_id").isin(pa.array(sorted(recategorised))))
+        touched |= set(moved.column("order_id").drop_null().to_pylist())
+    days = set(changes.changed_days(order_changes))
+    if touched:
+        created = delta.read_rows(orders, ["created_at"], pc.field("order_id").isin(pa.array(sorted(touched))))
+        days |= changes.utc_days(created.column("created_at"))
+    return sorted(days), names
+
+
+def _slices(tables: Mapping[str, DeltaTable], dates: list[date]) -> tuple[list[str], list[str]]:
+    """The data files holding every order created on ``dates`` and every item of those orders.
+
+    Orders are partitioned by the month they were created in, so their files are
+    those partitions; an item can sit in any partition (its own ``created_at``),
+    so its files are found by the order ids they hold.
+    """
+    if not dates:
+        return [], []
+    orders, items = tables[ORDERS.name], tables[ORDER_ITEMS.name]
+    months = [[("year", "=", year), ("month", "=", month)] for year, month in months_of(dates)]
+    order_files = orders.file_uris(file_pruning_predicate=months)
+    created = delta.read_rows(orders, ["order_id", "created_at"], pruning=months)
+    days = pc.cast(pc.cast(created.column("created_at"), pa.timestamp("us", tz="UTC")), pa.date32())
+    order_ids = created.column("order_id").filter(pc.fill_null(pc.is_in(days, pa.array(dates, pa.date32())), False))
+    return order_files, delta.files_holding(items, "order_id", order_ids.drop_null().to_pylist())
 
 
 def _jsonable(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,13 +14,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+def utc_days(created_at: pa.ChunkedArray | pa.Array) -> set[date]:
+    """The distinct UTC calendar days of non-null timestamps."""
+    created = created_at.drop_null()
+    if len(created) == 0:
+        return set()
+    return set(pc.unique(pc.cast(pc.cast(created, pa.timestamp("us", tz="UTC")), pa.date32())).to_pylist())
+
+
 def changed_days(order_changes: pa.Table) -> list[date]:
     """Every UTC day an order in the feed was created on, before or after the change."""
     if order_changes.num_rows == 0:
         return []
-    created = order_changes.column("created_at").drop_null()
-    days = pc.unique(pc.cast(pc.cast(created, pa.timestamp("us", tz="UTC")), pa.date32()))
-    return sorted(days.to_pylist())
+    return sorted(utc_days(order_changes.column("created_at")))
 
 
 def changed_keys(changes: pa.Table, column: str) -> list[Any]:

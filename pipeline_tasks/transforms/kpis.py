@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
@@ -21,6 +21,8 @@ from pipeline_tasks.contract import RETURNED, UNKNOWN
 ORDER_KPI_COLUMNS = ("total_orders", "total_revenue", "total_items_sold", "unique_customers", "return_rate")
 CATEGORY_KPI_COLUMNS = ("daily_revenue", "avg_order_value", "avg_return_rate")
 _CENT = Decimal("0.01")
+#: Enough digits that adding decimal(38, 18) sums never rounds.
+_EXACT_DIGITS = 80
 
 
 def order_date(created_at: str = "created_at") -> Column:
@@ -48,31 +50,57 @@ def fact_items(order_items: DataFrame, orders: DataFrame, categories: DataFrame)
     )
 
 
-def order_kpi_aggregates(orders: DataFrame, facts: DataFrame) -> DataFrame:
-    """One row per ``order_date`` with at least one cleaned order: exact sums and counts.
+def order_kpi_aggregates(orders: DataFrame) -> DataFrame:
+    """One row per ``order_date`` with at least one cleaned order: the order-side counts.
 
-    Orders and fact items are aggregated per day separately (the item side needs no
-    shuffle beyond a per-day partial sum), then joined on the day.
+    The item side of the day (revenue, items sold) is the sum of its category rows
+    (see ``with_item_totals``): every fact item has exactly one category, so the items
+    need no second pass.
     """
-    per_day_orders = orders.groupBy("order_date").agg(
+    return orders.groupBy("order_date").agg(
         F.count(F.lit(1)).alias("total_orders"),
         F.countDistinct("user_id").alias("unique_customers"),
         F.sum(_is_returned("status")).alias("returned_orders"),
     )
-    per_day_items = facts.groupBy("order_date").agg(
-        F.sum("sale_price").alias("revenue"), F.count(F.lit(1)).alias("items")
-    )
-    return per_day_orders.join(per_day_items, "order_date", "left")
 
 
 def category_kpi_aggregates(facts: DataFrame) -> DataFrame:
-    """One row per (``category``, ``order_date``) with at least one fact item."""
-    return facts.groupBy("category", "order_date").agg(
+    """One row per (``category``, ``order_date``) with at least one fact item.
+
+    Two steps instead of a ``countDistinct``: one row per (order, category) first, so
+    the distinct orders are a plain count and the money is summed once per level.
+    """
+    per_order = facts.groupBy("order_id", "order_date", "category").agg(
         F.sum("sale_price").alias("revenue"),
-        F.countDistinct("order_id").alias("orders"),
         F.count(F.lit(1)).alias("items"),
         F.sum(_is_returned("item_status")).alias("returned_items"),
     )
+    return per_order.groupBy("category", "order_date").agg(
+        F.sum("revenue").alias("revenue"),
+        F.count(F.lit(1)).alias("orders"),
+        F.sum("items").alias("items"),
+        F.sum("returned_items").alias("returned_items"),
+    )
+
+
+def with_item_totals(
+    order_rows: Iterable[Mapping[str, Any]], category_rows: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """``order_kpi_aggregates`` rows with the day's ``revenue`` and ``items`` summed from its category rows.
+
+    A day without fact items gets revenue None and 0 items, as a left join would.
+    """
+    revenue: dict[Any, Decimal] = {}
+    items: dict[Any, int] = {}
+    with localcontext(prec=_EXACT_DIGITS):
+        for row in category_rows:
+            day = row["order_date"]
+            revenue[day] = revenue.get(day, Decimal(0)) + row["revenue"]
+            items[day] = items.get(day, 0) + int(row["items"])
+    return [
+        {**row, "revenue": revenue.get(row["order_date"]), "items": items.get(row["order_date"], 0)}
+        for row in order_rows
+    ]
 
 
 def _is_returned(column: str) -> Column:

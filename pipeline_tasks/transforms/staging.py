@@ -18,6 +18,7 @@ from pipeline_tasks.contract import (
     MONEY_PRECISION,
     MONEY_SCALE,
     SOURCE_KEY_COLUMN,
+    CleaningRule,
     ColumnType,
     Dataset,
 )
@@ -217,6 +218,21 @@ def dedupe_last_wins(rows: pa.Table, key: str) -> pa.Table:
     return rows.take(positions).sort_by(key)
 
 
+def passes(rows: pa.Table, rule: CleaningRule) -> pa.ChunkedArray:
+    """True for the rows a cleaning rule of §4 keeps (never null)."""
+    column = rows.column(rule.column)
+    kept = pc.greater(column, 0) if rule.positive else pc.is_valid(column)
+    return pc.fill_null(kept, False)
+
+
+def is_kept(rows: pa.Table, dataset_name: str) -> pa.ChunkedArray:
+    """True for the rows every cleaning rule of §4 keeps (the Arrow twin of ``cleaning.is_kept``)."""
+    kept = pa.chunked_array([pa.array([True] * rows.num_rows, pa.bool_())])
+    for rule in CLEANING_RULES[dataset_name]:
+        kept = pc.and_(kept, passes(rows, rule))
+    return kept
+
+
 def count_cleaning_exclusions(rows: pa.Table, dataset: Dataset) -> dict[str, int]:
     """Rows of a staged file that cleaning (§4) will exclude, per rule.
 
@@ -226,9 +242,7 @@ def count_cleaning_exclusions(rows: pa.Table, dataset: Dataset) -> dict[str, int
     remaining = pa.array([True] * rows.num_rows, pa.bool_())
     counts: dict[str, int] = {}
     for rule in CLEANING_RULES[dataset.name]:
-        column = rows.column(rule.column)
-        passes = pc.greater(column, 0) if rule.positive else pc.is_valid(column)
-        broken = pc.and_(remaining, pc.invert(pc.fill_null(passes, False)))
+        broken = pc.and_(remaining, pc.invert(passes(rows, rule)))
         excluded = pc.sum(broken).as_py() or 0
         if excluded:
             counts[rule.name] = excluded

@@ -1,0 +1,106 @@
+"""The delta-rs lookups the incremental transform slices the lake with (local and on moto's S3)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS, Dataset
+from pipeline_tasks.io import delta
+from pipeline_tasks.io import spark as spark_io
+from pipeline_tasks.transforms.cleaning import product_category
+from pipeline_tasks.transforms.incremental import PRODUCT_CATEGORY_COLUMNS, product_categories
+from pipeline_tasks.transforms.staging import stage_rows, staged_schema
+
+pytestmark = [pytest.mark.spark, pytest.mark.aws]
+
+ORDER_ROWS = [
+    ("1", "2024-03-31 23:30:00-02:00"),  # 2024-04-01 UTC
+    ("2", "2024-03-02 10:00:00"),
+    ("3", ""),  # null created_at: the null partition
+    ("4", "2024-05-20 10:00:00"),
+]
+
+
+def _staged(dataset: Dataset, columns: dict[str, list[str]]) -> pa.Table:
+    rows = len(next(iter(columns.values())))
+    raw = {name: columns.get(name, [""] * rows) for name, _ in dataset.columns}
+    return stage_rows(pa.table(raw), dataset)
+
+
+def _table(uri: str, dataset: Dataset, rows: pa.Table, options: dict[str, str]) -> delta.DeltaTable:
+    table = delta.ensure_table(uri, dataset, options)
+    delta.merge_rows(table, rows, dataset)
+    return table
+
+
+def _orders() -> pa.Table:
+    ids, created = [o for o, _ in ORDER_ROWS], [c for _, c in ORDER_ROWS]
+    return _staged(ORDERS, {"order_id": ids, "created_at": created, "num_of_item": ["1"] * len(ids)})
+
+
+def _items() -> pa.Table:
+    # Items sit in the partition of their own created_at, not their order's.
+    ids = [str(i) for i in range(1, 9)]
+    orders = ["1", "1", "2", "2", "3", "4", "4", "4"]
+    created = ["2024-04-01 01:00:00", "2024-05-01 00:00:00", "2024-03-02 10:00:00", "2024-03-02 10:00:00"]
+    created += ["2024-01-01 00:00:00", "2024-05-20 10:00:00", "2024-05-20 10:00:00", "2024-06-01 00:00:00"]
+    return _staged(
+        ORDER_ITEMS,
+        {"id": ids, "order_id": orders, "product_id": ["1"] * 8, "sale_price": ["1.5"] * 8, "created_at": created},
+    )
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake(request, tmp_path):
+    """(uri of a table by name, storage options) for a lake on local disk or on moto's S3."""
+    if request.param == "local":
+        return (lambda name: str(tmp_path / name)), {}
+    settings = request.getfixturevalue("settings")
+    return settings.table_uri, delta.storage_options(settings)
+
+
+def test_read_rows_restores_partition_values(lake):
+    uri, options = lake
+    table = _table(uri("orders"), ORDERS, _orders(), options)
+    rows = delta.read_rows(table, ["order_id", "year", "month"]).sort_by("order_id").to_pylist()
+    assert rows == [
+        {"order_id": 1, "year": 2024, "month": 4},
+        {"order_id": 2, "year": 2024, "month": 3},
+        {"order_id": 3, "year": None, "month": None},
+        {"order_id": 4, "year": 2024, "month": 5},
+    ]
+    march = delta.read_rows(table, ["order_id"], pruning=[("year", "=", 2024), ("month", "=", 3)])
+    assert march.column("order_id").to_pylist() == [2]
+    wanted = delta.read_rows(table, ["order_id", "created_at"], pc.field("order_id").isin([1, 4, 99]))
+    assert sorted(wanted.column("order_id").to_pylist()) == [1, 4]
+    assert delta.read_rows(table, ["order_id"], pc.field("order_id").isin([99])).num_rows == 0
+
+
+def test_files_holding_names_exactly_the_files_with_those_keys(lake):
+    uri, options = lake
+    table = _table(uri("order_items"), ORDER_ITEMS, _items(), options)
+    ids_by_file = {file: set(rows.column("order_id").to_pylist()) for file, rows in delta.scan(table, ["order_id"])}
+    assert sorted(ids_by_file) == sorted(table.file_uris())
+    for wanted in ([1], [2, 4], [3], [99], []):
+        expected = sorted(file for file, ids in ids_by_file.items() if ids & set(wanted))
+        assert sorted(delta.files_holding(table, "order_id", wanted)) == expected, wanted
+    assert len(delta.files_holding(table, "order_id", [1])) == 2  # April and May
+
+
+def test_product_categories_twin_the_spark_rule(spark, tmp_path):
+    products = _staged(
+        PRODUCTS,
+        {
+            "id": ["1", "2", "3", "4", "5"],
+            "category": ["Tops", "", "Jeans", "Jeans", "Swim"],
+            "cost": ["5", "5", "0", "5", ""],
+            "retail_price": ["10", "10", "10", "-1", "10"],
+        },
+    )
+    table = _table(str(tmp_path / "products"), PRODUCTS, products, {})
+    frame = spark_io.read_delta(spark, table, staged_schema(PRODUCTS))
+    expected = {r["product_id"]: r["category"] for r in product_category(frame).collect()}
+    assert product_categories(products.select(PRODUCT_CATEGORY_COLUMNS)) == expected
+    assert expected == {1: "Tops", 2: "Unknown", 3: "Unknown", 4: "Unknown", 5: "Unknown"}
