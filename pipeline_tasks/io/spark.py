@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -84,8 +85,23 @@ def session_conf(settings: Settings) -> dict[str, str]:
     if settings.spark_master.startswith("local"):
         # Keep the driver on loopback (it would bind the machine's public address otherwise).
         conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+        archive = class_archive(settings)
+        if archive is not None and archive.exists():
+            # Classes mapped from the archive (see local/class_archive.py); a stale one is ignored.
+            conf["spark.driver.extraJavaOptions"] = f"-XX:SharedArchiveFile={archive} -Xlog:cds=off"
     conf |= dict(settings.spark_conf)
     return conf
+
+
+#: The class-data-sharing archive ``make setup`` builds beside the jars.
+CLASS_ARCHIVE = "spark-classes.jsa"
+
+
+def class_archive(settings: Settings) -> Path | None:
+    """Where the JVM class archive of this installation lives (None without a jars folder)."""
+    if not settings.spark_jars_dir:
+        return None
+    return Path(settings.spark_jars_dir).resolve() / CLASS_ARCHIVE
 
 
 def session(settings: Settings) -> SparkSession:

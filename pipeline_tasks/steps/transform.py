@@ -260,11 +260,11 @@ def _affected_days(
     touched = set(changes.changed_keys(item_changes, "order_id"))
     recategorised = recategorised_products(before, now)
     if recategorised:
-        moved = delta.read_rows(items, ["order_id"], pc.field("product_id").isin(pa.array(sorted(recategorised))))
+        moved = delta.rows_where_in(items, ["order_id"], "product_id", recategorised)
         touched |= set(moved.column("order_id").drop_null().to_pylist())
     days = set(changes.changed_days(order_changes))
     if touched:
-        created = delta.read_rows(orders, ["created_at"], pc.field("order_id").isin(pa.array(sorted(touched))))
+        created = delta.rows_where_in(orders, ["created_at"], "order_id", touched)
         days |= changes.utc_days(created.column("created_at"))
     return sorted(days), names
 

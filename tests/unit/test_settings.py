@@ -43,3 +43,22 @@ def test_absolute_paths_for_a_kernel_in_another_folder(tmp_path, monkeypatch):
     assert settings.notebooks_dir == str(tmp_path / "notebooks")
     assert settings.lake_root == str(tmp_path / "lake")
     assert Settings(lake_root="s3://b/staging").with_absolute_paths().lake_root == "s3://b/staging"
+
+
+def test_local_sessions_map_the_class_archive_only_when_it_is_there(tmp_path):
+    from pipeline_tasks.io.spark import CLASS_ARCHIVE, session_conf
+
+    settings = Settings(spark_jars_dir=str(tmp_path))
+    assert "spark.driver.extraJavaOptions" not in session_conf(settings)
+    (tmp_path / CLASS_ARCHIVE).write_bytes(b"archive")
+    assert session_conf(settings)["spark.driver.extraJavaOptions"].startswith(
+        f"-XX:SharedArchiveFile={tmp_path / CLASS_ARCHIVE}"
+    )
+    chosen = {"spark.driver.extraJavaOptions": "-Xmx1g"}
+    assert (
+        session_conf(Settings(spark_jars_dir=str(tmp_path), spark_conf=chosen))["spark.driver.extraJavaOptions"]
+        == "-Xmx1g"
+    )
+    assert "spark.driver.extraJavaOptions" not in session_conf(
+        Settings(spark_jars_dir=str(tmp_path), spark_master="spark://h:7077")
+    )
