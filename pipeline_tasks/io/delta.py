@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -176,7 +177,7 @@ def scan(
             value = pa.scalar(values.get(column), schema.field(column).type)
             rows = rows.append_column(column, pa.repeat(value, rows.num_rows))
         # Files written by different writers may differ in physical types (string views).
-        yield uris[fragment.path], rows.select(columns).cast(schema)
+        yield uris[unquote(fragment.path)], rows.select(columns).cast(schema)
 
 
 def read_rows(
@@ -238,7 +239,7 @@ def _relative(uri: str, table: DeltaTable) -> str:
     root = table.table_uri.removeprefix("file://").rstrip("/") + "/"
     if not uri.startswith(root):
         raise ValueError(f"data file {uri} is not below the table root {root}")
-    return uri[len(root) :]
+    return unquote(uri[len(root) :])  # partition values may be escaped on one side only
 
 
 Partition = tuple[Any, ...]

@@ -104,3 +104,14 @@ def test_product_categories_twin_the_spark_rule(spark, tmp_path):
     expected = {r["product_id"]: r["category"] for r in product_category(frame).collect()}
     assert product_categories(products.select(PRODUCT_CATEGORY_COLUMNS)) == expected
     assert expected == {1: "Tops", 2: "Unknown", 3: "Unknown", 4: "Unknown", 5: "Unknown"}
+
+
+def test_scan_reads_partition_values_that_need_escaping(lake):
+    uri, options = lake
+    products = _staged(
+        PRODUCTS,
+        {"id": ["1", "2"], "department": ["Personal Care", "Women"], "cost": ["1", "1"], "retail_price": ["2", "2"]},
+    )
+    table = _table(uri("products"), PRODUCTS, products, options)
+    rows = delta.read_rows(table, ["id", "department"]).sort_by("id").to_pylist()
+    assert rows == [{"id": 1, "department": "Personal Care"}, {"id": 2, "department": "Women"}]
