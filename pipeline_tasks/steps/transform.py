@@ -177,7 +177,7 @@ def _run(settings: Settings, execution_id: str, get_spark: Callable[[], SparkSes
         existing_orders = {order_spec.key_of(i): i for i in dynamodb.scan_items(dynamodb_client, order_spec)}
         existing_categories = {category_spec.key_of(i): i for i in dynamodb.scan_items(dynamodb_client, category_spec)}
     else:
-        names = categories | {UNKNOWN} | {c for c, _ in desired_categories} if dates else set()
+        names = (categories | {UNKNOWN} | {c for c, _ in desired_categories}) if dates else set()
         days = [d.isoformat() for d in dates]
         category_keys = [(c, d) for c in sorted(names) for d in days]
         existing_orders = dynamodb.get_items(dynamodb_client, order_spec, [(d,) for d in days])
