@@ -19,26 +19,22 @@ _RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"})
 
 def client(settings: Settings, service: str) -> Any:
     """A boto3 client for ``service`` configured from Settings (endpoint, region, keys)."""
-    return boto3.client(
-        service,
-        region_name=settings.region,
-        endpoint_url=settings.aws_endpoint_url,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-        config=_RETRIES,
-    )
+    return boto3.client(service, **_connection(settings))
 
 
 def resource(settings: Settings, service: str) -> Any:
     """A boto3 resource for ``service``, configured as ``client`` configures clients."""
-    return boto3.resource(
-        service,
-        region_name=settings.region,
-        endpoint_url=settings.aws_endpoint_url,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-        config=_RETRIES,
-    )
+    return boto3.resource(service, **_connection(settings))
+
+
+def _connection(settings: Settings) -> dict[str, Any]:
+    return {
+        "region_name": settings.region,
+        "endpoint_url": settings.aws_endpoint_url,
+        "aws_access_key_id": settings.aws_access_key_id,
+        "aws_secret_access_key": settings.aws_secret_access_key,
+        "config": _RETRIES,
+    }
 
 
 @dataclass
