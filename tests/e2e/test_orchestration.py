@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from builders import csv_bytes, item, order, product
+from expected_states import FLOW, PROCESSED
 from reference import Reference
 
 from pipeline_tasks import executions, orchestrator
@@ -25,16 +26,6 @@ from pipeline_tasks.steps import transform
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-FLOW = ["ValidationTask", "CheckValidationExit", "ReadValidationResult", "HandleInvalidFiles", "AnyValidFiles"]
-PROCESSED = [
-    *FLOW,
-    "StagingTask",
-    "CheckStagingExit",
-    "TransformationTask",
-    "CheckTransformationExit",
-    "ArchiveValidFiles",
-    "NotifySuccess",
-]
 
 
 def _stack(tmp_path: Path, **overrides: object):

@@ -1,0 +1,15 @@
+"""The states an execution of statemachine/pipeline.asl.json enters, in order (for the end-to-end tests)."""
+
+#: Every execution enters these first: validation and the handling of invalid files.
+FLOW = ["ValidationTask", "CheckValidationExit", "ReadValidationResult", "HandleInvalidFiles", "AnyValidFiles"]
+
+#: A batch with valid files that succeeds.
+PROCESSED = [
+    *FLOW,
+    "StagingTask",
+    "CheckStagingExit",
+    "TransformationTask",
+    "CheckTransformationExit",
+    "ArchiveValidFiles",
+    "NotifySuccess",
+]
