@@ -282,7 +282,7 @@ def _slices(tables: Mapping[str, DeltaTable], dates: list[date]) -> tuple[list[s
     months = [[("year", "=", year), ("month", "=", month)] for year, month in months_of(dates)]
     order_files = orders.file_uris(file_pruning_predicate=months)
     created = delta.read_rows(orders, ["order_id", "created_at"], pruning=months)
-    days = pc.cast(pc.cast(created.column("created_at"), pa.timestamp("us", tz="UTC")), pa.date32())
+    days = changes.utc_day(created.column("created_at"))
     order_ids = created.column("order_id").filter(pc.fill_null(pc.is_in(days, pa.array(dates, pa.date32())), False))
     return order_files, delta.files_holding(items, "order_id", order_ids.drop_null().to_pylist())
 

@@ -14,12 +14,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+def utc_day(created_at: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """The UTC calendar day (``date32``) of each timestamp; null stays null."""
+    return pc.cast(pc.cast(created_at, pa.timestamp("us", tz="UTC")), pa.date32())
+
+
 def utc_days(created_at: pa.ChunkedArray | pa.Array) -> set[date]:
     """The distinct UTC calendar days of non-null timestamps."""
     created = created_at.drop_null()
     if len(created) == 0:
         return set()
-    return set(pc.unique(pc.cast(pc.cast(created, pa.timestamp("us", tz="UTC")), pa.date32())).to_pylist())
+    return set(pc.unique(utc_day(created)).to_pylist())
 
 
 def changed_days(order_changes: pa.Table) -> list[date]:
