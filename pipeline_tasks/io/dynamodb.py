@@ -49,6 +49,11 @@ class TableSpec:
     def key_of(self, item: Mapping[str, Any]) -> Key:
         return tuple(str(item[k]) for k in self.key)
 
+    @property
+    def diffed(self) -> tuple[str, ...]:
+        """The attributes a diff reads: the key, then the KPI values."""
+        return (*self.key, *self.values)
+
 
 _KEY_TYPES = ("HASH", "RANGE")
 
@@ -94,16 +99,30 @@ def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
 
 
-def scan_items(dynamodb: Any, spec: TableSpec) -> Iterator[dict[str, Any]]:
-    """Every item of the table (consistent read). For dumps and full recomputes only."""
+def _projection(attributes: Sequence[str] | None) -> dict[str, Any]:
+    """Request arguments that read only ``attributes`` (every attribute when None)."""
+    if attributes is None:
+        return {}
+    names = {f"#a{i}": name for i, name in enumerate(attributes)}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+
+
+def scan_items(dynamodb: Any, spec: TableSpec, attributes: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Every item of the table (consistent read), or only its ``attributes``. For dumps and full recomputes."""
     paginator = dynamodb.get_paginator("scan")
-    for page in paginator.paginate(TableName=spec.name, ConsistentRead=True):
+    for page in paginator.paginate(TableName=spec.name, ConsistentRead=True, **_projection(attributes)):
         for item in page["Items"]:
             yield _deserialize(item)
 
 
-def get_items(dynamodb: Any, spec: TableSpec, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
-    """The items that exist among ``keys`` (BatchGetItem, consistent, unprocessed keys retried)."""
+def get_items(
+    dynamodb: Any, spec: TableSpec, keys: Iterable[Key], attributes: Sequence[str] | None = None
+) -> dict[Key, dict[str, Any]]:
+    """The items that exist among ``keys`` (BatchGetItem, consistent, unprocessed keys retried).
+
+    ``attributes`` (the key attributes among them) limits what is read: a diff needs only
+    the key and the KPI values, and every attribute less is less to send and to parse.
+    """
     wanted = [dict(zip(spec.key, key, strict=True)) for key in dict.fromkeys(keys)]
     found: dict[Key, dict[str, Any]] = {}
     for start in range(0, len(wanted), _BATCH_GET_LIMIT):
@@ -111,6 +130,7 @@ def get_items(dynamodb: Any, spec: TableSpec, keys: Iterable[Key]) -> dict[Key, 
             spec.name: {
                 "Keys": [_serialize(k) for k in wanted[start : start + _BATCH_GET_LIMIT]],
                 "ConsistentRead": True,
+                **_projection(attributes),
             }
         }
         while request:

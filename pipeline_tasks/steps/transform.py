@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -125,18 +125,35 @@ def run(
     """
     if spark is not None:
         session = spark
-        return _run(settings, execution_id, lambda: session, full=full)
+        return _run(settings, execution_id, lambda short_lived: lambda: session, full=full)
     # The JVM starts (~10 s on a cold task) while delta-rs finds what changed.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start") as pool:
-        starting = pool.submit(spark_io.session, settings)
+        starting: list[Future[SparkSession]] = []
+
+        def start(short_lived: bool) -> Callable[[], SparkSession]:
+            starting.append(pool.submit(spark_io.session, settings, short_lived=short_lived))
+            return starting[0].result
+
         try:
-            return _run(settings, execution_id, starting.result, full=full)
+            return _run(settings, execution_id, start, full=full)
         finally:
-            if starting.exception() is None:
-                starting.result().stop()
+            for future in starting:
+                if future.exception() is None:
+                    future.result().stop()
 
 
-def _run(settings: Settings, execution_id: str, get_spark: Callable[[], SparkSession], *, full: bool) -> dict[str, Any]:
+def _run(
+    settings: Settings,
+    execution_id: str,
+    start_spark: Callable[[bool], Callable[[], SparkSession]],
+    *,
+    full: bool,
+) -> dict[str, Any]:
+    """The transform; ``start_spark(short_lived)`` starts a session and returns how to wait for it.
+
+    Spark starts only once the checkpoint says there is work, short-lived when the
+    work is incremental (see ``spark_io.session_conf``).
+    """
     started = time.perf_counter()
     phases: dict[str, float] = {}
     s3 = s3io.client(settings, "s3")
@@ -144,6 +161,8 @@ def _run(settings: Settings, execution_id: str, get_spark: Callable[[], SparkSes
     tables = {d.name: delta.ensure_table(settings.table_uri(d.name), d, options) for d in DATASETS}
     versions = {name: table.version() for name, table in tables.items()}
     checkpoint = None if full else s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings))
+    unchanged = checkpoint is not None and checkpoint["versions"] == versions
+    get_spark = None if unchanged else start_spark(checkpoint is not None)
     phases["open tables"] = _lap(started, phases)
 
     dates: list[date] | None = None
@@ -153,14 +172,14 @@ def _run(settings: Settings, execution_id: str, get_spark: Callable[[], SparkSes
     mode = "full" if checkpoint is None else "incremental"
     if checkpoint is not None:
         seen = checkpoint["versions"]
-        dates, categories = ([], set()) if seen == versions else _affected_days(tables, seen, versions, options)
+        dates, categories = ([], set()) if unchanged else _affected_days(tables, seen, versions, options)
         order_files, item_files = _slices(tables, dates)
     log.info("transform (%s): %s day(s) to recompute", mode, "all" if dates is None else len(dates))
     phases["find affected days"] = _lap(started, phases)
 
     order_rows: list[dict[str, Any]] = []
     category_rows: list[dict[str, Any]] = []
-    if dates != []:
+    if dates != [] and get_spark is not None:
         spark = get_spark()
         phases["wait for Spark"] = _lap(started, phases)
         orders = _snapshot(spark, settings, tables[ORDERS.name], ORDERS, order_files)
@@ -174,22 +193,26 @@ def _run(settings: Settings, execution_id: str, get_spark: Callable[[], SparkSes
     dynamodb_client = s3io.client(settings, "dynamodb")
     order_spec, category_spec = order_kpis_spec(settings), category_kpis_spec(settings)
     if dates is None:
-        existing_orders = {order_spec.key_of(i): i for i in dynamodb.scan_items(dynamodb_client, order_spec)}
-        existing_categories = {category_spec.key_of(i): i for i in dynamodb.scan_items(dynamodb_client, category_spec)}
+        existing_orders, existing_categories = (
+            {spec.key_of(i): i for i in dynamodb.scan_items(dynamodb_client, spec, spec.diffed)}
+            for spec in (order_spec, category_spec)
+        )
     else:
         names = (categories | {UNKNOWN} | {c for c, _ in desired_categories}) if dates else set()
         days = [d.isoformat() for d in dates]
         category_keys = [(c, d) for c in sorted(names) for d in days]
-        existing_orders = dynamodb.get_items(dynamodb_client, order_spec, [(d,) for d in days])
+        existing_orders = dynamodb.get_items(dynamodb_client, order_spec, [(d,) for d in days], order_spec.diffed)
         if len(category_keys) > SCAN_THRESHOLD:
             wanted = set(days)
             existing_categories = {
                 category_spec.key_of(i): i
-                for i in dynamodb.scan_items(dynamodb_client, category_spec)
+                for i in dynamodb.scan_items(dynamodb_client, category_spec, category_spec.diffed)
                 if i["order_date"] in wanted
             }
         else:
-            existing_categories = dynamodb.get_items(dynamodb_client, category_spec, category_keys)
+            existing_categories = dynamodb.get_items(
+                dynamodb_client, category_spec, category_keys, category_spec.diffed
+            )
 
     phases["read DynamoDB"] = _lap(started, phases)
     resource = s3io.resource(settings, "dynamodb")
@@ -220,6 +243,7 @@ def _run(settings: Settings, execution_id: str, get_spark: Callable[[], SparkSes
         "versions": versions,
         "previous_versions": None if checkpoint is None else checkpoint["versions"],
         "affected_dates": None if dates is None else [d.isoformat() for d in dates],
+        "spark_started": get_spark is not None,
         "tables": written,
         "order_kpis": [_jsonable(i) for i in desired_orders.values()],
         "seconds": round(time.perf_counter() - started, 3),

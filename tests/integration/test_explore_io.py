@@ -169,3 +169,19 @@ def test_provisioned_tables_and_their_indexes(settings):
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["order_date", "category"]
     assert index["Projection"] == {"ProjectionType": "ALL"}
     assert order_kpis_spec(settings).inverted_index is None
+
+
+def test_reads_for_a_diff_return_the_key_and_kpi_values_only(seeded):
+    client = s3io.client(seeded, "dynamodb")
+    spec = category_kpis_spec(seeded)
+    keys = [("Jeans", "2025-03-01"), ("Unknown", "2025-03-10"), ("Jeans", "2025-03-02")]  # the last one is missing
+
+    found = dynamodb.get_items(client, spec, keys, spec.diffed)
+    assert found == {
+        ("Jeans", "2025-03-01"): _category_item(CATEGORIES[1]),
+        ("Unknown", "2025-03-10"): _category_item(CATEGORIES[5]),
+    }
+    scanned = list(dynamodb.scan_items(client, spec, spec.diffed))
+    assert sorted(scanned, key=spec.key_of) == sorted(map(_category_item, CATEGORIES), key=spec.key_of)
+    # Without a projection, every attribute comes back.
+    assert dynamodb.get_items(client, spec, keys[:1])[keys[0]] == {**_category_item(CATEGORIES[1]), **EXTRA}

@@ -11,7 +11,7 @@ from reference import Reference
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.runner import direct_steps, process_batch
-from pipeline_tasks.steps import stage, validate
+from pipeline_tasks.steps import stage, transform, validate
 
 pytestmark = [pytest.mark.aws]
 
@@ -142,3 +142,19 @@ def test_a_failed_execution_leaves_its_files_for_a_rerun(pipeline, settings):
     expected_orders, expected_categories = ref.kpis()
     assert pipeline.order_kpis() == expected_orders
     assert pipeline.category_kpis() == expected_categories
+
+
+def test_a_transform_with_nothing_new_to_compute_starts_no_jvm(pipeline, settings):
+    pipeline.run_batch(
+        [("orders.csv", csv_bytes("orders", [order(1)])), ("order_items.csv", csv_bytes("order_items", [item(1, 1)]))]
+    )
+    before = pipeline.order_kpis()
+
+    # No session handed over: the transform would start its own JVM if it needed one.
+    report = transform.run(settings, "nothing-new")
+
+    assert report["mode"] == "incremental"
+    assert report["affected_dates"] == []
+    assert report["spark_started"] is False
+    assert report["tables"][settings.order_kpis_table]["put"] == 0
+    assert pipeline.order_kpis() == before

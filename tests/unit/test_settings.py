@@ -62,3 +62,20 @@ def test_local_sessions_map_the_class_archive_only_when_it_is_there(tmp_path):
     assert "spark.driver.extraJavaOptions" not in session_conf(
         Settings(spark_jars_dir=str(tmp_path), spark_master="spark://h:7077")
     )
+
+
+def test_short_lived_local_sessions_skip_the_c2_compiler(tmp_path):
+    from pipeline_tasks.io.spark import CLASS_ARCHIVE, SHORT_LIVED_JVM_OPTIONS, session_conf
+
+    settings = Settings(spark_jars_dir=str(tmp_path))
+    assert session_conf(settings, short_lived=True)["spark.driver.extraJavaOptions"] == SHORT_LIVED_JVM_OPTIONS
+    (tmp_path / CLASS_ARCHIVE).write_bytes(b"archive")
+    options = session_conf(settings, short_lived=True)["spark.driver.extraJavaOptions"].split()
+    assert options[0] == f"-XX:SharedArchiveFile={tmp_path / CLASS_ARCHIVE}"
+    assert SHORT_LIVED_JVM_OPTIONS in options
+    assert SHORT_LIVED_JVM_OPTIONS not in session_conf(settings)["spark.driver.extraJavaOptions"]
+    # A cluster's driver is not ours to tune; the user's own options win.
+    remote = Settings(spark_jars_dir=str(tmp_path), spark_master="spark://h:7077")
+    assert "spark.driver.extraJavaOptions" not in session_conf(remote, short_lived=True)
+    chosen = Settings(spark_jars_dir=str(tmp_path), spark_conf={"spark.driver.extraJavaOptions": "-Xmx1g"})
+    assert session_conf(chosen, short_lived=True)["spark.driver.extraJavaOptions"] == "-Xmx1g"
