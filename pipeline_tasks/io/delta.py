@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -142,6 +143,9 @@ def _current_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> pa.Tab
     return rows_where_in(table, [dataset.key, *dataset.partition_by], dataset.key, rows.column(dataset.key).to_pylist())
 
 
+#: Data files a scan reads at once.
+SCAN_THREADS = 8
+
 #: ``file_pruning_predicate`` of delta-rs: a SQL string or (column, op, value) tuples.
 Pruning = str | list[Any] | None
 
@@ -158,9 +162,11 @@ def scan(
         pruning: Files to consider, by partition values or the Delta log's min/max
             statistics (see ``DeltaTable.file_uris``).
 
-    One scan per file rather than one threaded dataset scan: the dataset scanner's
+    One read per file rather than one threaded dataset scan: the dataset scanner's
     read-ahead threads can outlive it and abort the interpreter at exit
-    (apache/arrow#45214; seen here with delta-rs 1.6.6).
+    (apache/arrow#45214; seen here with delta-rs 1.6.6). The files are read by a
+    few threads at once (Arrow releases the GIL), which hides object-store latency;
+    every read has finished when the scan ends.
     """
     uris = {_relative(uri, table): uri for uri in table.file_uris(file_pruning_predicate=pruning)}
     if not uris:
@@ -169,8 +175,10 @@ def scan(
     schema = pa.schema([dataset_view.schema.field(c) for c in columns])
     partitions = [c for c in columns if c in table.metadata().partition_columns]
     in_file = [c for c in columns if c not in partitions]
-    for fragment in dataset_view.get_fragments():
-        rows = fragment.to_table(columns=in_file, filter=row_filter)
+    fragments = list(dataset_view.get_fragments())
+    with ThreadPoolExecutor(max_workers=min(SCAN_THREADS, len(fragments)), thread_name_prefix="delta-scan") as pool:
+        tables = list(pool.map(lambda fragment: fragment.to_table(columns=in_file, filter=row_filter), fragments))
+    for fragment, rows in zip(fragments, tables, strict=True):
         # A fragment's partition values are in its path, not in the file.
         values = pads.get_partition_keys(fragment.partition_expression)
         for column in partitions:
