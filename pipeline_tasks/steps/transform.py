@@ -287,6 +287,9 @@ def _affected_days(
         moved = delta.rows_where_in(items, ["order_id"], "product_id", recategorised)
         touched |= set(moved.column("order_id").drop_null().to_pylist())
     days = set(changes.changed_days(order_changes))
+    # An order in its own change feed was created on one of those days, before and after:
+    # only the others need a lookup in the orders table (a read of two of its columns).
+    touched -= set(changes.changed_keys(order_changes, "order_id"))
     if touched:
         created = delta.rows_where_in(orders, ["created_at"], "order_id", touched)
         days |= changes.utc_days(created.column("created_at"))
