@@ -243,7 +243,7 @@ def _run(
         "versions": versions,
         "previous_versions": None if checkpoint is None else checkpoint["versions"],
         "affected_dates": None if dates is None else [d.isoformat() for d in dates],
-        "spark_started": get_spark is not None,
+        "spark_requested": get_spark is not None,  # a session handed over, or one this step started
         "tables": written,
         "order_kpis": [_jsonable(i) for i in desired_orders.values()],
         "seconds": round(time.perf_counter() - started, 3),

@@ -155,6 +155,6 @@ def test_a_transform_with_nothing_new_to_compute_starts_no_jvm(pipeline, setting
 
     assert report["mode"] == "incremental"
     assert report["affected_dates"] == []
-    assert report["spark_started"] is False
+    assert report["spark_requested"] is False
     assert report["tables"][settings.order_kpis_table]["put"] == 0
     assert pipeline.order_kpis() == before
