@@ -130,6 +130,33 @@ def merge_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> MergeResu
     )
 
 
+#: Commit metrics (delta-rs writes and merges) that count the rows a commit wrote.
+_WRITTEN_ROWS_METRICS = (
+    "num_added_rows",
+    "num_target_rows_inserted",
+    "num_target_rows_updated",
+    "num_target_rows_deleted",
+)
+
+
+def rows_written_since(table: DeltaTable, version: int) -> int:
+    """Rows the commits after ``version`` inserted, updated or deleted, from their operation metrics."""
+    commits = table.version() - version
+    if commits <= 0:
+        return 0
+    return sum(
+        int((commit.get("operationMetrics") or {}).get(metric) or 0)
+        for commit in table.history(commits)
+        for metric in _WRITTEN_ROWS_METRICS
+    )
+
+
+def row_count(table: DeltaTable) -> int:
+    """Rows of the live data files, from the Delta log's statistics (files without them count 0)."""
+    counts = pa.table(table.get_add_actions(flatten=True)).column("num_records")
+    return int(pc.sum(counts).as_py() or 0)
+
+
 def read_changes(table: DeltaTable, after_version: int) -> pa.Table:
     """The change feed of every commit after ``after_version`` (empty when none)."""
     if table.version() <= after_version:

@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 SCAN_THRESHOLD = 20_000
 #: Item changes listed per table in the transform report (the counts are always complete).
 REPORTED_CHANGES = 2_000
+#: Share of the orders and items rows an incremental run may have to recompute from and still
+#: count as little work (a short-lived Spark session, see ``spark_io.session_conf``).
+LITTLE_WORK_SHARE = 0.1
 
 
 def order_kpis_spec(settings: Settings) -> dynamodb.TableSpec:
@@ -152,7 +155,7 @@ def _run(
     """The transform; ``start_spark(short_lived)`` starts a session and returns how to wait for it.
 
     Spark starts only once the checkpoint says there is work, short-lived when the
-    work is incremental (see ``spark_io.session_conf``).
+    work is incremental and small (see ``_little_work``).
     """
     started = time.perf_counter()
     phases: dict[str, float] = {}
@@ -162,7 +165,7 @@ def _run(
     versions = {name: table.version() for name, table in tables.items()}
     checkpoint = None if full else s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings))
     unchanged = checkpoint is not None and checkpoint["versions"] == versions
-    get_spark = None if unchanged else start_spark(checkpoint is not None)
+    get_spark = None if unchanged else start_spark(checkpoint is not None and _little_work(tables, checkpoint))
     phases["open tables"] = _lap(started, phases)
 
     dates: list[date] | None = None
@@ -256,6 +259,22 @@ def _run(
 def _lap(started: float, phases: Mapping[str, float]) -> float:
     """Seconds since the end of the previous phase."""
     return round(time.perf_counter() - started - sum(phases.values()), 3)
+
+
+def _little_work(tables: Mapping[str, DeltaTable], checkpoint: Mapping[str, Any]) -> bool:
+    """Whether the changes since the checkpoint promise a few seconds of Spark work.
+
+    No product changed (a recategorised product can touch every day), and the
+    commits since wrote at most ``LITTLE_WORK_SHARE`` of the orders and items rows.
+    A short-lived session compiles with C1 only, which is ~1.8 times slower on
+    a warm full recompute: a backfill must not get one.
+    """
+    seen = checkpoint["versions"]
+    if tables[PRODUCTS.name].version() != seen[PRODUCTS.name]:
+        return False
+    datasets = (ORDERS.name, ORDER_ITEMS.name)
+    written = sum(delta.rows_written_since(tables[name], seen[name]) for name in datasets)
+    return written <= LITTLE_WORK_SHARE * sum(delta.row_count(tables[name]) for name in datasets)
 
 
 def _affected_days(

@@ -115,3 +115,39 @@ def test_scan_reads_partition_values_that_need_escaping(lake):
     table = _table(uri("products"), PRODUCTS, products, options)
     rows = delta.read_rows(table, ["id", "department"]).sort_by("id").to_pylist()
     assert rows == [{"id": 1, "department": "Personal Care"}, {"id": 2, "department": "Women"}]
+
+
+def test_rows_written_since_a_version_and_the_row_count_come_from_the_log(lake):
+    uri, options = lake
+    orders = _table(uri("orders"), ORDERS, _orders(), options)  # version 1: an append of 4 rows
+    assert delta.row_count(orders) == 4
+    assert delta.rows_written_since(orders, 1) == 0
+    assert delta.rows_written_since(orders, 0) == 4
+
+    changed = _staged(ORDERS, {"order_id": ["2", "5"], "created_at": ["2024-03-03 10:00:00", "2024-06-01 00:00:00"]})
+    delta.merge_rows(orders, changed, ORDERS)  # version 2: one update, one insert
+    assert delta.row_count(orders) == 5
+    assert delta.rows_written_since(orders, 1) == 2
+    assert delta.rows_written_since(orders, 0) == 6
+
+
+def test_little_work_means_no_product_change_and_few_rows_written(lake):
+    from pipeline_tasks.steps.transform import LITTLE_WORK_SHARE, _little_work
+
+    uri, options = lake
+    products = _table(uri("products"), PRODUCTS, _staged(PRODUCTS, {"id": ["1"], "category": ["Jeans"]}), options)
+    orders = _table(uri("orders"), ORDERS, _orders(), options)
+    items = _table(uri("order_items"), ORDER_ITEMS, _items(), options)
+    tables = {"products": products, "orders": orders, "order_items": items}
+    seen = {name: table.version() for name, table in tables.items()}
+    assert _little_work(tables, {"versions": seen})
+
+    # One new order is 1 row written of 13 (5 orders, 8 items): within the share; the orders
+    # written since version 0 are 5 of 13: not.
+    assert 1 / 13 <= LITTLE_WORK_SHARE < 5 / 13
+    delta.merge_rows(orders, _staged(ORDERS, {"order_id": ["9"], "created_at": ["2024-03-02 10:00:00"]}), ORDERS)
+    assert _little_work(tables, {"versions": seen})
+    assert not _little_work(tables, {"versions": {**seen, "orders": 0}})
+
+    delta.merge_rows(products, _staged(PRODUCTS, {"id": ["1"], "category": ["Tops"]}), PRODUCTS)
+    assert not _little_work(tables, {"versions": seen})
