@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 SCAN_THRESHOLD = 20_000
 #: Item changes listed per table in the transform report (the counts are always complete).
 REPORTED_CHANGES = 2_000
-#: Share of the orders and items rows an incremental run may have to recompute from and still
-#: count as little work (a short-lived Spark session, see ``spark_io.session_conf``).
+#: Share of the orders and items rows the commits since the checkpoint may have written for an
+#: incremental run to count as little work (a short-lived Spark session, see ``_little_work``).
 LITTLE_WORK_SHARE = 0.1
 
 
