@@ -165,7 +165,9 @@ def _run(
     versions = {name: table.version() for name, table in tables.items()}
     checkpoint = None if full else s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings))
     unchanged = checkpoint is not None and checkpoint["versions"] == versions
-    get_spark = None if unchanged else start_spark(checkpoint is not None and _little_work(tables, checkpoint))
+    get_spark = None
+    if not unchanged:
+        get_spark = start_spark(checkpoint is not None and _little_work(tables, checkpoint["versions"], versions))
     phases["open tables"] = _lap(started, phases)
 
     dates: list[date] | None = None
@@ -261,16 +263,15 @@ def _lap(started: float, phases: Mapping[str, float]) -> float:
     return round(time.perf_counter() - started - sum(phases.values()), 3)
 
 
-def _little_work(tables: Mapping[str, DeltaTable], checkpoint: Mapping[str, Any]) -> bool:
-    """Whether the changes since the checkpoint promise a few seconds of Spark work.
+def _little_work(tables: Mapping[str, DeltaTable], seen: Mapping[str, int], versions: Mapping[str, int]) -> bool:
+    """Whether the changes since the versions ``seen`` promise a few seconds of Spark work.
 
     No product changed (a recategorised product can touch every day), and the
     commits since wrote at most ``LITTLE_WORK_SHARE`` of the orders and items rows.
     A short-lived session compiles with C1 only, which is ~1.8 times slower on
     a warm full recompute: a backfill must not get one.
     """
-    seen = checkpoint["versions"]
-    if tables[PRODUCTS.name].version() != seen[PRODUCTS.name]:
+    if versions[PRODUCTS.name] != seen[PRODUCTS.name]:
         return False
     datasets = (ORDERS.name, ORDER_ITEMS.name)
     written = sum(delta.rows_written_since(tables[name], seen[name]) for name in datasets)
