@@ -119,7 +119,10 @@ def stage_files(settings: Settings, files: list[Path], execution_id: str) -> dic
 def aggregates_spark(spark: Any, settings: Settings) -> tuple[list[dict], list[dict]]:
     tables = {d.name: delta.ensure_table(settings.table_uri(d.name), d, {}) for d in (ORDERS, ORDER_ITEMS, PRODUCTS)}
     frames = {n: transform._snapshot(spark, settings, t, DATASETS_BY_NAME[n]) for n, t in tables.items()}
-    return transform.compute_aggregates(frames["orders"], frames["order_items"], frames["products"], None)
+    hash_join = transform.hash_join_fits(settings, tables["orders"])
+    return transform.compute_aggregates(
+        frames["orders"], frames["order_items"], frames["products"], None, hash_join=hash_join
+    )
 
 
 def aggregates_duckdb(settings: Settings) -> tuple[list[dict], list[dict]]:

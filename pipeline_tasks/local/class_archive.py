@@ -90,7 +90,8 @@ def _warm_up(spark: object, settings: Settings) -> None:
         table = delta.ensure_table(settings.table_uri(dataset.name), dataset, {})
         delta.merge_rows(table, rows, dataset)
         frames[dataset.name] = spark_io.read_delta(spark, table, staged_schema(dataset))  # type: ignore[arg-type]
-    transform.compute_aggregates(frames[ORDERS.name], frames[ORDER_ITEMS.name], frames[PRODUCTS.name], None)
+    frames_in_order = (frames[ORDERS.name], frames[ORDER_ITEMS.name], frames[PRODUCTS.name])
+    transform.compute_aggregates(*frames_in_order, None, hash_join=True)
 
 
 if __name__ == "__main__":

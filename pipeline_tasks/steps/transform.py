@@ -61,6 +61,8 @@ REPORTED_CHANGES = 2_000
 #: Share of the orders and items rows the commits since the checkpoint may have written for an
 #: incremental run to count as little work (a short-lived Spark session, see ``_little_work``).
 LITTLE_WORK_SHARE = 0.1
+#: Orders per shuffle partition up to which the fact join hashes the orders (see ``hash_join_fits``).
+HASH_JOIN_ORDERS_PER_PARTITION = 1_000_000
 
 
 def order_kpis_spec(settings: Settings) -> dynamodb.TableSpec:
@@ -91,21 +93,45 @@ def _at_version(table: DeltaTable, version: int, options: Mapping[str, str]) -> 
 
 
 def compute_aggregates(
-    orders: DataFrame, items: DataFrame, products: DataFrame, dates: list[date] | None
+    orders: DataFrame,
+    items: DataFrame,
+    products: DataFrame,
+    dates: list[date] | None,
+    *,
+    hash_join: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Collect the KPI aggregates of the given days (all days when None).
 
     ``orders`` and ``items`` may be slices of the snapshots, as long as they hold
-    every order created on those days and every item of those orders.
+    every order created on those days and every item of those orders. The order
+    and category aggregates run as two concurrent Spark jobs, so that one job's
+    tasks fill the cores the other's last tasks leave idle. ``hash_join``: see
+    ``hash_join_fits``.
     """
     cleaned_orders = with_order_date(clean_orders(orders))
     if dates is not None:
         cleaned_orders = cleaned_orders.filter(F.col("order_date").isin(dates))
     categories = clean_products(products).select(F.col("id").alias("product_id"), "category")
-    facts = fact_items(clean_order_items(items), cleaned_orders, categories)
-    category_rows = [r.asDict() for r in category_kpi_aggregates(facts).collect()]
-    order_rows = [r.asDict() for r in order_kpi_aggregates(cleaned_orders).collect()]
+    facts = fact_items(clean_order_items(items), cleaned_orders, categories, hash_orders=hash_join)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-categories") as pool:
+        category_job = pool.submit(_collect, category_kpi_aggregates(facts))
+        order_rows = _collect(order_kpi_aggregates(cleaned_orders))
+        category_rows = category_job.result()
     return with_item_totals(order_rows, category_rows), category_rows
+
+
+def _collect(frame: DataFrame) -> list[dict[str, Any]]:
+    return [row.asDict() for row in frame.collect()]
+
+
+def hash_join_fits(settings: Settings, orders: DeltaTable) -> bool:
+    """True when every shuffle partition's share of the orders fits a hash table in memory.
+
+    Spark's shuffled hash join builds its table in memory and does not spill; below
+    ``HASH_JOIN_ORDERS_PER_PARTITION`` orders per partition it is faster than sorting
+    items and orders for a sort-merge join (5M items: 15 % of the full recompute).
+    """
+    return delta.row_count(orders) <= HASH_JOIN_ORDERS_PER_PARTITION * settings.spark_shuffle_partitions
 
 
 def run(
@@ -190,7 +216,8 @@ def _run(
         orders = _snapshot(spark, settings, tables[ORDERS.name], ORDERS, order_files)
         items = _snapshot(spark, settings, tables[ORDER_ITEMS.name], ORDER_ITEMS, item_files)
         products = _snapshot(spark, settings, tables[PRODUCTS.name], PRODUCTS)
-        order_rows, category_rows = compute_aggregates(orders, items, products, dates)
+        hash_join = hash_join_fits(settings, tables[ORDERS.name])
+        order_rows, category_rows = compute_aggregates(orders, items, products, dates, hash_join=hash_join)
     phases["compute KPIs"] = _lap(started, phases)
     desired_orders: dict[dynamodb.Key, dict[str, Any]] = {(d,): i for d, i in order_kpi_items(order_rows).items()}
     desired_categories = category_kpi_items(category_rows)

@@ -34,17 +34,22 @@ def with_order_date(orders: DataFrame) -> DataFrame:
     return orders.withColumn("order_date", order_date())
 
 
-def fact_items(order_items: DataFrame, orders: DataFrame, categories: DataFrame) -> DataFrame:
+def fact_items(
+    order_items: DataFrame, orders: DataFrame, categories: DataFrame, *, hash_orders: bool = False
+) -> DataFrame:
     """One row per fact item ``id``: cleaned items of cleaned orders, with their category.
 
     Args:
         order_items: Cleaned order items.
         orders: Cleaned orders with ``order_date``.
         categories: ``product_id, category`` of the cleaned products.
+        hash_orders: Join through a hash table of each shuffle partition's orders instead of
+            sorting both sides (faster; the orders of a partition must fit in memory).
     """
+    days = orders.select("order_id", "order_date")
     return (
         order_items.select("id", "order_id", "product_id", "sale_price", F.col("status").alias("item_status"))
-        .join(orders.select("order_id", "order_date"), "order_id")
+        .join(days.hint("shuffle_hash") if hash_orders else days, "order_id")
         .join(F.broadcast(categories), "product_id", "left")
         .withColumn("category", F.coalesce(F.col("category"), F.lit(UNKNOWN)))
     )

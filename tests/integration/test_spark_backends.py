@@ -13,9 +13,14 @@ import pytest
 from builders import csv_bytes, item, order, product
 from conftest import Pipeline
 
+from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS
+from pipeline_tasks.io import delta
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.local.connect import SparkConnectServer
 from pipeline_tasks.settings import Settings
+from pipeline_tasks.steps import transform
+from pipeline_tasks.transforms.cleaning import clean_order_items, clean_orders
+from pipeline_tasks.transforms.kpis import fact_items, with_order_date
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws, pytest.mark.slow]
 
@@ -46,6 +51,28 @@ def test_transform_through_a_spark_connect_server(settings):
 
 def test_delta_spark_reader_gives_the_same_kpis(settings, spark):
     _run(Pipeline(settings.with_overrides(spark_delta_reader="delta-spark"), spark))
+
+
+def test_the_fact_join_hashes_the_orders_only_when_asked_and_both_joins_agree(settings, spark):
+    pipeline = Pipeline(settings, spark)
+    pipeline.run_and_check(BATCHES)
+    options = delta.storage_options(settings)
+    orders, items, products = (
+        transform._snapshot(spark, settings, delta.ensure_table(settings.table_uri(d.name), d, options), d)
+        for d in (ORDERS, ORDER_ITEMS, PRODUCTS)
+    )
+    categories = products.selectExpr("id AS product_id", "category")
+    for hash_orders in (False, True):
+        cleaned = clean_order_items(items), with_order_date(clean_orders(orders)), categories
+        facts = fact_items(*cleaned, hash_orders=hash_orders)
+        plan = facts._jdf.queryExecution().executedPlan().toString()
+        assert ("ShuffledHashJoin" in plan) is hash_orders, plan
+    merged, hashed = (
+        [sorted(rows, key=str) for rows in transform.compute_aggregates(orders, items, products, None, hash_join=h)]
+        for h in (False, True)
+    )
+    assert hashed == merged
+    assert [len(rows) for rows in merged] == [2, 2]
 
 
 if __name__ == "__main__":  # the Connect client of test_transform_through_a_spark_connect_server
