@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pipeline_tasks.io import dynamodb
+from pipeline_tasks.io import dynamodb, published
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.runner import Execution, direct_steps, process_batch
 from pipeline_tasks.local.stack import MotoServer, provision
@@ -94,7 +94,22 @@ class Pipeline:
             expected_orders, expected_categories = ref.kpis()
             assert self.order_kpis() == expected_orders
             assert self.category_kpis() == expected_categories
+            assert self.recorded_kpis() == (expected_orders, expected_categories)
         return self.order_kpis(), self.category_kpis()
+
+    def recorded_kpis(self) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+        """Both tables as the published-KPI record holds them; the checkpoint must vouch for every day."""
+        checkpoint = s3io.get_json(self.s3, self.settings.bucket, transform.checkpoint_key(self.settings))
+        assert checkpoint["published"]["dirty_days"] == []
+        specs = transform.order_kpis_spec(self.settings), transform.category_kpis_spec(self.settings)
+        record = published.read(self.s3, self.settings.bucket, transform.record_key(self.settings), specs)
+        days = record.column(published.DAY).to_pylist()
+
+        def values(spec: dynamodb.TableSpec) -> dict[Any, dict[str, Any]]:
+            items = published.items_on(record, spec, days)
+            return {k if len(k) > 1 else k[0]: {v: _number(i[v]) for v in spec.values} for k, i in items.items()}
+
+        return values(specs[0]), values(specs[1])
 
     def full_recompute(self) -> dict[str, Any]:
         return transform.run(self.settings, "full-recompute", spark=self.spark, full=True)

@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipeline_tasks.contract import DATASETS, ORDER_ITEMS, ORDERS, PRODUCTS, UNKNOWN, Dataset
-from pipeline_tasks.io import delta, dynamodb
+from pipeline_tasks.io import delta, dynamodb, published
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.settings import Settings
@@ -190,7 +190,8 @@ def _run(
     tables = {d.name: delta.ensure_table(settings.table_uri(d.name), d, options) for d in DATASETS}
     versions = {name: table.version() for name, table in tables.items()}
     checkpoint = None if full else s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings))
-    unchanged = checkpoint is not None and checkpoint["versions"] == versions
+    dirty_days = _dirty_days(checkpoint)
+    unchanged = checkpoint is not None and checkpoint["versions"] == versions and not dirty_days
     get_spark = None
     if not unchanged:
         get_spark = start_spark(checkpoint is not None and _little_work(tables, checkpoint["versions"], versions))
@@ -204,6 +205,8 @@ def _run(
     if checkpoint is not None:
         seen = checkpoint["versions"]
         dates, categories = ([], set()) if unchanged else _affected_days(tables, seen, versions, options)
+        # Days a failed run may have half written are recomputed and read back from DynamoDB.
+        dates = sorted(set(dates) | dirty_days)
         order_files, item_files = _slices(tables, dates)
     log.info("transform (%s): %s day(s) to recompute", mode, "all" if dates is None else len(dates))
     phases["find affected days"] = _lap(started, phases)
@@ -224,51 +227,56 @@ def _run(
 
     dynamodb_client = s3io.client(settings, "dynamodb")
     order_spec, category_spec = order_kpis_spec(settings), category_kpis_spec(settings)
-    if dates is None:
-        existing_orders, existing_categories = (
-            {spec.key_of(i): i for i in dynamodb.scan_items(dynamodb_client, spec, spec.diffed)}
-            for spec in (order_spec, category_spec)
-        )
+    specs = (order_spec, category_spec)
+    desired = {order_spec: desired_orders, category_spec: desired_categories}
+    days = None if dates is None else [d.isoformat() for d in dates]
+    record = None if days is None else _read_record(s3, settings, checkpoint, specs)
+    read_back: list[str] | str
+    if days is None:
+        existing = {
+            spec: {spec.key_of(i): i for i in dynamodb.scan_items(dynamodb_client, spec, spec.diffed)} for spec in specs
+        }
+        read_back = "all"
     else:
-        names = (categories | {UNKNOWN} | {c for c, _ in desired_categories}) if dates else set()
-        days = [d.isoformat() for d in dates]
-        category_keys = [(c, d) for c in sorted(names) for d in days]
-        existing_orders = dynamodb.get_items(dynamodb_client, order_spec, [(d,) for d in days], order_spec.diffed)
-        if len(category_keys) > SCAN_THRESHOLD:
-            wanted = set(days)
-            existing_categories = {
-                category_spec.key_of(i): i
-                for i in dynamodb.scan_items(dynamodb_client, category_spec, category_spec.diffed)
-                if i["order_date"] in wanted
-            }
-        else:
-            existing_categories = dynamodb.get_items(
-                dynamodb_client, category_spec, category_keys, category_spec.diffed
-            )
+        dirty = {d.isoformat() for d in dirty_days}
+        read_back = sorted(dirty) if record is not None else days
+        names = (categories | {UNKNOWN} | {c for c, _ in desired_categories}) if days else set()
+        existing = _read_dynamodb(dynamodb_client, order_spec, category_spec, read_back, names)
+        if record is not None:
+            recorded = sorted(set(days) - dirty)
+            for spec in specs:
+                existing[spec] |= published.items_on(record, spec, recorded)
+    phases["read existing KPIs"] = _lap(started, phases)
 
-    phases["read DynamoDB"] = _lap(started, phases)
+    diffs = {spec: dynamodb.diff_items(spec, desired[spec], existing[spec]) for spec in specs}
+    changing = any(puts or deletes for puts, deletes, _ in diffs.values())
+    if changing:
+        _mark_dirty(s3, settings, days)
     resource = s3io.resource(settings, "dynamodb")
     extra = {"execution_id": execution_id, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     written = {}
-    for spec, desired, existing in (
-        (order_spec, desired_orders, existing_orders),
-        (category_spec, desired_categories, existing_categories),
-    ):
-        puts, deletes, unchanged = dynamodb.diff_items(spec, desired, existing)
+    for spec in specs:
+        puts, deletes, unchanged_items = diffs[spec]
         dynamodb.write_diff(resource, spec, puts, deletes, extra)
         written[spec.name] = {
             "key": list(spec.key),
             "values": list(spec.values),
             "put": len(puts),
-            "new": sum(1 for item in puts if spec.key_of(item) not in existing),
+            "new": sum(1 for item in puts if spec.key_of(item) not in existing[spec]),
             "deleted": len(deletes),
-            "unchanged": unchanged,
-            "changes": dynamodb.describe_changes(spec, puts, deletes, existing, limit=REPORTED_CHANGES),
+            "unchanged": unchanged_items,
+            "changes": dynamodb.describe_changes(spec, puts, deletes, existing[spec], limit=REPORTED_CHANGES),
         }
-        log.info("%s: %d put, %d deleted, %d unchanged", spec.name, len(puts), len(deletes), unchanged)
+        log.info("%s: %d put, %d deleted, %d unchanged", spec.name, len(puts), len(deletes), unchanged_items)
 
     phases["write DynamoDB"] = _lap(started, phases)
-    s3io.put_json(s3, settings.bucket, checkpoint_key(settings), {"versions": versions, "execution_id": execution_id})
+    new_checkpoint: dict[str, Any] = {"versions": versions, "execution_id": execution_id}
+    if days is None or record is not None:
+        if days is None or changing or dirty_days:
+            base = published.empty(specs) if record is None else record
+            published.write(s3, settings.bucket, record_key(settings), published.replaced(base, desired, days))
+        new_checkpoint["published"] = {"tables": [spec.name for spec in specs], "dirty_days": []}
+    s3io.put_json(s3, settings.bucket, checkpoint_key(settings), new_checkpoint)
     report = {
         "execution_id": execution_id,
         "mode": mode,
@@ -276,6 +284,8 @@ def _run(
         "previous_versions": None if checkpoint is None else checkpoint["versions"],
         "affected_dates": None if dates is None else [d.isoformat() for d in dates],
         "spark_requested": get_spark is not None,  # a session handed over, or one this step started
+        # Days whose items were read back from DynamoDB ("all": a scan); the others came from the record.
+        "read_back_days": read_back,
         "tables": written,
         "order_kpis": [_jsonable(i) for i in desired_orders.values()],
         "seconds": round(time.perf_counter() - started, 3),
@@ -283,6 +293,64 @@ def _run(
     }
     s3io.put_json(s3, settings.bucket, report_key(settings, execution_id, "transform"), report)
     return report
+
+
+def record_key(settings: Settings) -> str:
+    return f"{settings.state_prefix}published_kpis.parquet"
+
+
+def _dirty_days(checkpoint: Mapping[str, Any] | None) -> set[date]:
+    """The days a failed run may have written without recording them (see ``io.published``)."""
+    record = (checkpoint or {}).get("published") or {}
+    return {date.fromisoformat(day) for day in record.get("dirty_days", [])}
+
+
+def _read_record(
+    s3: Any, settings: Settings, checkpoint: Mapping[str, Any] | None, specs: tuple[dynamodb.TableSpec, ...]
+) -> pa.Table | None:
+    """The published-KPI record, when the checkpoint vouches for it and it is for these tables."""
+    state = (checkpoint or {}).get("published")
+    if state is None or state["tables"] != [spec.name for spec in specs]:
+        return None
+    return published.read(s3, settings.bucket, record_key(settings), specs)
+
+
+def _mark_dirty(s3: Any, settings: Settings, days: list[str] | None) -> None:
+    """Say in the stored checkpoint, before any write, which days the record may no longer match.
+
+    A full run's writes can touch any day: the checkpoint then drops the record.
+    """
+    checkpoint = s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings))
+    if checkpoint is None or "published" not in checkpoint:
+        return
+    if days is None:
+        del checkpoint["published"]
+    else:
+        dirty = {d.isoformat() for d in _dirty_days(checkpoint)} | set(days)
+        checkpoint["published"] = {**checkpoint["published"], "dirty_days": sorted(dirty)}
+    s3io.put_json(s3, settings.bucket, checkpoint_key(settings), checkpoint)
+
+
+def _read_dynamodb(
+    client: Any,
+    order_spec: dynamodb.TableSpec,
+    category_spec: dynamodb.TableSpec,
+    days: list[str],
+    names: set[str],
+) -> dict[dynamodb.TableSpec, dict[dynamodb.Key, dict[str, Any]]]:
+    """The items of both tables on ``days``; ``names``: every category those days may hold."""
+    category_keys = [(c, d) for c in sorted(names) for d in days]
+    existing_orders = dynamodb.get_items(client, order_spec, [(d,) for d in days], order_spec.diffed)
+    if len(category_keys) > SCAN_THRESHOLD:
+        wanted = set(days)
+        existing_categories = {
+            category_spec.key_of(i): i
+            for i in dynamodb.scan_items(client, category_spec, category_spec.diffed)
+            if i["order_date"] in wanted
+        }
+    else:
+        existing_categories = dynamodb.get_items(client, category_spec, category_keys, category_spec.diffed)
+    return {order_spec: existing_orders, category_spec: existing_categories}
 
 
 def _lap(started: float, phases: Mapping[str, float]) -> float:

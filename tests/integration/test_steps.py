@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow.compute as pc
 import pytest
-from builders import csv_bytes, item, order
+from builders import csv_bytes, item, order, product
 from deltalake import DeltaTable
 from reference import Reference
 
@@ -158,3 +158,45 @@ def test_a_transform_with_nothing_new_to_compute_starts_no_jvm(pipeline, setting
     assert report["spark_requested"] is False
     assert report["tables"][settings.order_kpis_table]["put"] == 0
     assert pipeline.order_kpis() == before
+
+
+@pytest.mark.spark
+def test_a_run_that_fails_while_writing_has_its_days_read_back_from_dynamodb(pipeline, settings):
+    """The published-KPI record: a failed write leaves its days dirty, and the next run reads them back."""
+    day = "2024-03-01"
+    first = [
+        ("products.csv", csv_bytes("products", [product(1, "Tops"), product(2, "Jeans")])),
+        ("orders.csv", csv_bytes("orders", [order(1, f"{day} 10:00:00"), order(2, f"{day} 11:00:00")])),
+        ("order_items.csv", csv_bytes("order_items", [item(1, 1, pid=1), item(2, 2, pid=2, price="4.5")])),
+    ]
+    pipeline.run_batch(first)
+    s3 = s3io.client(settings, "s3")
+    checkpoint = s3io.get_json(s3, settings.bucket, transform.checkpoint_key(settings))
+    assert checkpoint["published"]["dirty_days"] == []
+
+    # Only Tops changes; the Jeans item on the same day is left as it was.
+    second = [("order_items_2.csv", csv_bytes("order_items", [item(1, 1, pid=1, price="7.25")]))]
+    keys = _put(settings, second)
+    s3io.client(settings, "dynamodb").delete_table(TableName=settings.category_kpis_table)
+    steps = direct_steps(settings, pipeline.spark)
+    failed = process_batch(settings, "exec-w1", keys, steps=steps, progress=lambda _: None)
+    assert failed.status == "FAILED" and "ResourceNotFoundException" in failed.error
+    dirty = s3io.get_json(s3, settings.bucket, transform.checkpoint_key(settings))
+    assert dirty["versions"] == checkpoint["versions"]
+    assert dirty["published"]["dirty_days"] == [day]
+
+    from pipeline_tasks.local.stack import provision
+
+    provision(settings)  # an empty CategoryKPIs: what the record says about the day no longer holds
+    rerun = process_batch(settings, "exec-w2", keys, steps=steps, progress=lambda _: None)
+    assert rerun.status == "SUCCEEDED", rerun.error
+    ref = Reference()
+    for name, data in first + second:
+        ref.load(name, data)
+    expected_orders, expected_categories = ref.kpis()
+    assert set(expected_categories) == {("Tops", day), ("Jeans", day)}
+    assert pipeline.order_kpis() == expected_orders
+    assert pipeline.category_kpis() == expected_categories
+    assert pipeline.recorded_kpis() == (expected_orders, expected_categories)
+    report = s3io.get_json(s3, settings.bucket, stage.report_key(settings, "exec-w2", "transform"))
+    assert report["read_back_days"] == [day]
