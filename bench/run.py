@@ -9,8 +9,8 @@ into an empty lake. Figures are ratios against the baseline of the same run.
 
 The full recompute runs several times in one process: Spark's first run is cold
 (class loading, code generation, interpreted bytecode); two more warm the JIT
-up; the warm figure of each engine is the median of its last three runs. The
-first warm run is reported too.
+up; the warm figure of each engine is the median of its last three runs, which
+alternate with the other engine's. The first warm run is reported too.
 
 Results: ``bench/results/latest.json`` and a Markdown table on stdout.
 """
@@ -174,16 +174,28 @@ def run_scale(scale: int, work: Path, rec: Recorder, spark: Any, server: MotoSer
         stage_files(settings, base_files, "bench-base")
     with rec.stage(scale, "KPIs full, Spark (cold: first query)") as cold:
         spark_orders, spark_categories = aggregates_spark(spark, settings)
-    spark_runs = []
-    for run in range(2, 2 + SPARK_WARMUP_RUNS + MEASURED_RUNS):
+    spark_runs: list[float] = []
+    duck_runs: list[float] = []
+
+    def spark_run(run: int) -> None:
         with rec.stage(scale, f"KPIs full, Spark (run {run})") as row:
             aggregates_spark(spark, settings)
         spark_runs.append(row["seconds"])
-    duck_runs = []
-    for run in range(1, 1 + DUCKDB_WARMUP_RUNS + MEASURED_RUNS):
+
+    def duck_run(run: int) -> tuple[list[dict], list[dict]]:
         with rec.stage(scale, f"KPIs full, DuckDB (yardstick, run {run})") as row:
-            duck_orders, duck_categories = aggregates_duckdb(settings)
+            result = aggregates_duckdb(settings)
         duck_runs.append(row["seconds"])
+        return result
+
+    for run in range(2, 2 + SPARK_WARMUP_RUNS):
+        spark_run(run)
+    for run in range(1, 1 + DUCKDB_WARMUP_RUNS):
+        duck_run(run)
+    # Measured runs alternate, so that a drift of the machine's speed weighs on both engines.
+    for i in range(MEASURED_RUNS):
+        spark_run(2 + SPARK_WARMUP_RUNS + i)
+        duck_orders, duck_categories = duck_run(1 + DUCKDB_WARMUP_RUNS + i)
     spark_warm = statistics.median(spark_runs[-MEASURED_RUNS:])
     duck_warm = statistics.median(duck_runs[-MEASURED_RUNS:])
     assert _canonical(spark_orders) == _canonical(duck_orders), "Spark and DuckDB order aggregates differ"
