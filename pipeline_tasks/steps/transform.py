@@ -6,8 +6,10 @@ the versions recorded in ``state/kpi_checkpoint.json``. delta-rs finds those
 days and the data files that hold their orders and items (while the JVM
 starts), and Spark reads only those files. For those days the tables are made
 to hold exactly the contract's KPIs: changed items are put, stale ones
-deleted, unchanged ones left alone. The checkpoint moves only after every
-write succeeded, so a failed run is repeated in full by the next one.
+deleted, unchanged ones left alone, judged against the record of what was
+published (``io.published``), not by reading DynamoDB back. The checkpoint
+moves only after every write succeeded, so a failed run is repeated in full
+by the next one.
 """
 
 from __future__ import annotations
@@ -312,7 +314,13 @@ def _read_record(
     state = (checkpoint or {}).get("published")
     if state is None or state["tables"] != [spec.name for spec in specs]:
         return None
-    return published.read(s3, settings.bucket, record_key(settings), specs)
+    try:
+        return published.read(s3, settings.bucket, record_key(settings), specs)
+    except s3.exceptions.NoSuchKey:
+        log.warning(
+            "no published-KPI record at %s: reading DynamoDB; a full run starts a new one", record_key(settings)
+        )
+        return None
 
 
 def _mark_dirty(s3: Any, settings: Settings, days: list[str] | None) -> None:

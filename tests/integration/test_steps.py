@@ -200,3 +200,21 @@ def test_a_run_that_fails_while_writing_has_its_days_read_back_from_dynamodb(pip
     assert pipeline.recorded_kpis() == (expected_orders, expected_categories)
     report = s3io.get_json(s3, settings.bucket, stage.report_key(settings, "exec-w2", "transform"))
     assert report["read_back_days"] == [day]
+
+
+@pytest.mark.spark
+def test_without_its_published_record_the_transform_reads_dynamodb_until_a_full_run(pipeline, settings):
+    pipeline.run_batch(
+        [("orders.csv", csv_bytes("orders", [order(1)])), ("order_items.csv", csv_bytes("order_items", [item(1, 1)]))]
+    )
+    s3 = s3io.client(settings, "s3")
+    s3.delete_object(Bucket=settings.bucket, Key=transform.record_key(settings))
+
+    second = pipeline.run_batch([("order_items_2.csv", csv_bytes("order_items", [item(1, 1, price="3.10")]))])
+    report = s3io.get_json(s3, settings.bucket, stage.report_key(settings, second.execution_id, "transform"))
+    assert report["read_back_days"] == ["2024-03-01"]
+    assert report["tables"][settings.order_kpis_table]["put"] == 1
+    assert "published" not in s3io.get_json(s3, settings.bucket, transform.checkpoint_key(settings))
+
+    pipeline.full_recompute()
+    assert pipeline.recorded_kpis() == (pipeline.order_kpis(), pipeline.category_kpis())
