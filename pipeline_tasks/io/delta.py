@@ -9,7 +9,6 @@ the Delta log (never as bare Parquet, which would return rows a merge removed).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,8 +19,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.fs as pa_fs
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from deltalake.fs import DeltaStorageHandler
 
 from pipeline_tasks.contract import LINEAGE_COLUMNS, Dataset
 from pipeline_tasks.settings import Settings
@@ -189,30 +190,51 @@ def scan(
         pruning: Files to consider, by partition values or the Delta log's min/max
             statistics (see ``DeltaTable.file_uris``).
 
-    One read per file rather than one threaded dataset scan: the dataset scanner's
-    read-ahead threads can outlive it and abort the interpreter at exit
-    (apache/arrow#45214; seen here with delta-rs 1.6.6). The files are read by a
-    few threads at once (Arrow releases the GIL), which hides object-store latency;
-    every read has finished when the scan ends.
+    The fragments are built here, not by ``DeltaTable.to_pyarrow_dataset``, which
+    also turns every file's statistics into an Arrow expression (0.1 s for 50
+    files, more than reading one column of 5M rows). One read per file rather than
+    one threaded dataset scan: the dataset scanner's read-ahead threads can outlive
+    it and abort the interpreter at exit (apache/arrow#45214; seen here with
+    delta-rs 1.6.6). The files are read by a few threads at once (Arrow releases
+    the GIL), which hides object-store latency; every read has finished when the
+    scan ends.
     """
-    uris = {_relative(uri, table): uri for uri in table.file_uris(file_pruning_predicate=pruning)}
+    uris = table.file_uris(file_pruning_predicate=pruning)
     if not uris:
         return
-    dataset_view = table.to_pyarrow_dataset(file_pruning_predicate=pruning)
-    schema = pa.schema([dataset_view.schema.field(c) for c in columns])
+    table_schema = pa.schema(table.schema().to_arrow())
+    schema = pa.schema([table_schema.field(c) for c in columns])
     partitions = [c for c in columns if c in table.metadata().partition_columns]
     in_file = [c for c in columns if c not in partitions]
-    fragments = list(dataset_view.get_fragments())
+    actions = pa.table(table.get_add_actions(flatten=True))
+    # The log holds each path URL-encoded ("Personal%2520Care" for the folder "Personal%20Care").
+    paths = [unquote(path) for path in actions.column("path").to_pylist()]
+    row_of = {path: row for row, path in enumerate(paths)}
+    values = {c: actions.column(f"partition.{c}").to_pylist() for c in partitions}
+    rows = [row_of[_relative(uri, table)] for uri in uris]
+    filesystem = _filesystem(table, dict(zip(paths, actions.column("size_bytes").to_pylist(), strict=True)))
+    fragments = [_PARQUET.make_fragment(paths[row], filesystem=filesystem) for row in rows]
     with ThreadPoolExecutor(max_workers=min(SCAN_THREADS, len(fragments)), thread_name_prefix="delta-scan") as pool:
         tables = list(pool.map(lambda fragment: fragment.to_table(columns=in_file, filter=row_filter), fragments))
-    for fragment, rows in zip(fragments, tables, strict=True):
-        # A fragment's partition values are in its path, not in the file.
-        values = pads.get_partition_keys(fragment.partition_expression)
+    for uri, row, data in zip(uris, rows, tables, strict=True):
+        # A file's partition values are in the Delta log, not in the file.
         for column in partitions:
-            value = pa.scalar(values.get(column), schema.field(column).type)
-            rows = rows.append_column(column, pa.repeat(value, rows.num_rows))
+            value = pa.scalar(values[column][row], schema.field(column).type)
+            data = data.append_column(column, pa.repeat(value, data.num_rows))
         # Files written by different writers may differ in physical types (string views).
-        yield uris[unquote(fragment.path)], rows.select(columns).cast(schema)
+        yield uri, data.select(columns).cast(schema)
+
+
+_PARQUET = pads.ParquetFileFormat(default_fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=True))
+
+
+def _filesystem(table: DeltaTable, sizes: Mapping[str, int]) -> pa_fs.FileSystem:
+    """The table's object store as an Arrow file system rooted at the table (as delta-rs builds it).
+
+    ``sizes`` (path -> bytes, from the log) spares a metadata request per file.
+    """
+    handler = DeltaStorageHandler.from_table(table._table, table._storage_options, dict(sizes))
+    return pa_fs.PyFileSystem(handler)
 
 
 def read_rows(
@@ -221,7 +243,7 @@ def read_rows(
     """The matching rows of the table as one Arrow table (see ``scan``)."""
     parts = [rows for _, rows in scan(table, columns, row_filter, pruning=pruning)]
     if not parts:
-        schema = table.to_pyarrow_dataset().schema
+        schema = pa.schema(table.schema().to_arrow())
         return pa.table({c: pa.array([], schema.field(c).type) for c in columns})
     return pa.concat_tables(parts)
 
@@ -238,7 +260,7 @@ def rows_where_in(
     rows = read_rows(table, list(dict.fromkeys([*columns, column])), pruning=pruning)
     if len(wanted) == 0 or rows.num_rows == 0:
         return rows.select(columns).slice(0, 0)
-    return rows.filter(pc.is_in(rows.column(column).combine_chunks(), value_set=wanted)).select(columns)
+    return rows.filter(is_in(rows.column(column).combine_chunks(), wanted)).select(columns)
 
 
 def files_holding(table: DeltaTable, column: str, values: Iterable[Any]) -> list[str]:
@@ -257,24 +279,63 @@ def files_holding(table: DeltaTable, column: str, values: Iterable[Any]) -> list
         columns.append(rows.column(column))
     if not files:
         return []
-    # One flat array: ``is_in`` over a chunked array rebuilds the value set for every chunk.
-    found = pc.is_in(pa.concat_arrays([c.combine_chunks() for c in columns]), value_set=wanted)
+    found = is_in(pa.concat_arrays([c.combine_chunks() for c in columns]), wanted)
     return [uri for uri, hit in zip(files, _any_per_part(found, [len(c) for c in columns]), strict=True) if hit]
+
+
+#: Widest range of wanted integers (max - min + 1) that ``is_in`` tests with a bitmap (a byte each).
+BITMAP_RANGE = 1 << 27
+
+
+def is_in(values: pa.Array, wanted: pa.Array) -> pa.BooleanArray:
+    """Whether each of ``values`` is one of ``wanted`` (a null never is).
+
+    Integer keys within ``BITMAP_RANGE`` are looked up in a bitmap: 5M order ids
+    against 120k wanted ones take 0.03 s, against 0.3 s for ``pc.is_in``, which
+    hashes every value. Pass one flat array: ``pc.is_in`` over a chunked array
+    would rebuild its value set for every chunk.
+    """
+    if len(wanted) == 0 or len(values) == 0:
+        return pa.array(np.zeros(len(values), dtype=bool))
+    if not (pa.types.is_integer(values.type) and pa.types.is_integer(wanted.type)):
+        return pc.fill_null(pc.is_in(values, value_set=wanted), False)
+    keys = wanted.drop_null().to_numpy().astype(np.int64)
+    low, high = int(keys.min()), int(keys.max())
+    if high - low >= BITMAP_RANGE:
+        return pc.fill_null(pc.is_in(values, value_set=wanted), False)
+    span = high - low
+    bitmap = np.zeros(span + 1, dtype=bool)
+    bitmap[keys - low] = True
+    # Offsets from ``low``, as unsigned: a value below ``low`` wraps around above ``span``.
+    offsets = (pc.fill_null(values, low).to_numpy().astype(np.int64, copy=False) - low).view(np.uint64)
+    inside = offsets <= span
+    np.minimum(offsets, span, out=offsets)
+    found = bitmap[offsets]
+    found &= inside
+    if values.null_count:
+        found &= values.is_valid().to_numpy(zero_copy_only=False)
+    return pa.array(found)
 
 
 def _any_per_part(mask: pa.Array, lengths: list[int]) -> list[bool]:
     """Whether ``mask`` is true anywhere within each consecutive part of the given lengths."""
-    hits = np.concatenate([[0], np.cumsum(mask.to_numpy(zero_copy_only=False))])
-    bounds = np.cumsum([0, *lengths])
-    return [bool(hits[end] > hits[start]) for start, end in itertools.pairwise(bounds)]
+    flags = mask.to_numpy(zero_copy_only=False)
+    sizes = np.array(lengths, dtype=np.int64)
+    starts = np.cumsum(sizes) - sizes
+    found = np.zeros(len(lengths), dtype=bool)
+    filled = sizes > 0
+    if filled.any():
+        # Each non-empty part runs from its start to the next non-empty part's start.
+        found[filled] = np.logical_or.reduceat(flags, starts[filled])
+    return found.tolist()
 
 
 def _relative(uri: str, table: DeltaTable) -> str:
-    """A data file's path below the table root, as the Arrow dataset names its fragment."""
+    """A data file's path below the table root."""
     root = table.table_uri.removeprefix("file://").rstrip("/") + "/"
     if not uri.startswith(root):
         raise ValueError(f"data file {uri} is not below the table root {root}")
-    return unquote(uri[len(root) :])  # partition values may be escaped on one side only
+    return uri[len(root) :]
 
 
 Partition = tuple[Any, ...]
