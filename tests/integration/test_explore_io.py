@@ -185,3 +185,26 @@ def test_reads_for_a_diff_return_the_key_and_kpi_values_only(seeded):
     assert sorted(scanned, key=spec.key_of) == sorted(map(_category_item, CATEGORIES), key=spec.key_of)
     # Without a projection, every attribute comes back.
     assert dynamodb.get_items(client, spec, keys[:1])[keys[0]] == {**_category_item(CATEGORIES[1]), **EXTRA}
+
+
+def test_a_diff_spread_over_several_batch_writers_lands_exactly(seeded):
+    """More than one BatchWriteItem per writer: every put lands, every delete goes, the rest stays."""
+    client = s3io.client(seeded, "dynamodb")
+    spec = category_kpis_spec(seeded)
+    puts = [
+        {
+            "category": f"C{n % 7}",
+            "order_date": f"2024-{1 + n // 28:02d}-{1 + n % 28:02d}",
+            "daily_revenue": Decimal(n) / 4,
+            "avg_order_value": Decimal("1.25"),
+            "avg_return_rate": Decimal(n % 3),
+        }
+        for n in range(dynamodb.WRITERS * 40 + 3)
+    ]
+    deletes = [spec.key_of(_category_item(row)) for row in CATEGORIES[:2]]
+
+    dynamodb.write_diff(s3io.resource(seeded, "dynamodb"), spec, puts, deletes, EXTRA)
+
+    stored = {spec.key_of(item): item for item in dynamodb.scan_items(client, spec, spec.diffed)}
+    kept = {spec.key_of(_category_item(row)): _category_item(row) for row in CATEGORIES[2:]}
+    assert stored == {spec.key_of(item): item for item in puts} | kept
