@@ -62,7 +62,7 @@ def read_file_rows(source: Source, dataset: Dataset) -> tuple[pa.Table, dict[str
         batches = list(read_raw_batches(stream, header, dataset, problems))
     raw = pa.Table.from_batches(batches) if batches else empty_raw_table(dataset)
     not_staged = {WRONG_FIELD_COUNT: problems.wrong_field_count, **count_key_problems(raw, dataset)}
-    keys = pa.array([source.key] * raw.num_rows, pa.string())
+    keys = pa.repeat(pa.scalar(source.key, pa.string()), raw.num_rows)
     rows = stage_rows(raw, dataset, source_keys=keys)
     excluded = count_cleaning_exclusions(rows, dataset)
     funnel = {

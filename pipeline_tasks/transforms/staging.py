@@ -227,7 +227,7 @@ def passes(rows: pa.Table, rule: CleaningRule) -> pa.ChunkedArray:
 
 def is_kept(rows: pa.Table, dataset_name: str) -> pa.ChunkedArray:
     """True for the rows every cleaning rule of §4 keeps (the Arrow twin of ``cleaning.is_kept``)."""
-    kept = pa.chunked_array([pa.array([True] * rows.num_rows, pa.bool_())])
+    kept = pa.chunked_array([pa.repeat(pa.scalar(True), rows.num_rows)])
     for rule in CLEANING_RULES[dataset_name]:
         kept = pc.and_(kept, passes(rows, rule))
     return kept
@@ -239,7 +239,7 @@ def count_cleaning_exclusions(rows: pa.Table, dataset: Dataset) -> dict[str, int
     A row is counted under the first rule of ``CLEANING_RULES`` it breaks, so the
     counts add up to the rows excluded. Rules with no excluded row are left out.
     """
-    remaining = pa.array([True] * rows.num_rows, pa.bool_())
+    remaining = pa.repeat(pa.scalar(True), rows.num_rows)
     counts: dict[str, int] = {}
     for rule in CLEANING_RULES[dataset.name]:
         broken = pc.and_(remaining, pc.invert(passes(rows, rule)))
@@ -252,7 +252,7 @@ def count_cleaning_exclusions(rows: pa.Table, dataset: Dataset) -> dict[str, int
 
 def with_execution_id(rows: pa.Table, execution_id: str) -> pa.Table:
     index = rows.schema.get_field_index(EXECUTION_ID_COLUMN)
-    return rows.set_column(index, EXECUTION_ID_COLUMN, pa.array([execution_id] * rows.num_rows, pa.string()))
+    return rows.set_column(index, EXECUTION_ID_COLUMN, pa.repeat(pa.scalar(execution_id, pa.string()), rows.num_rows))
 
 
 def _combine(values: pa.Array | pa.ChunkedArray) -> pa.Array:
