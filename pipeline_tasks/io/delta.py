@@ -231,7 +231,9 @@ _PARQUET = pads.ParquetFileFormat(default_fragment_scan_options=pads.ParquetFrag
 def _filesystem(table: DeltaTable, sizes: Mapping[str, int]) -> pa_fs.FileSystem:
     """The table's object store as an Arrow file system rooted at the table (as delta-rs builds it).
 
-    ``sizes`` (path -> bytes, from the log) spares a metadata request per file.
+    ``sizes`` (path -> bytes, from the log) spares a metadata request per file. The
+    table's handle and storage options are private attributes of delta-rs (pinned
+    at 1.6.6); the scans of the tests run against a local and an S3 lake.
     """
     handler = DeltaStorageHandler.from_table(table._table, table._storage_options, dict(sizes))
     return pa_fs.PyFileSystem(handler)
@@ -291,7 +293,7 @@ def is_in(values: pa.Array, wanted: pa.Array) -> pa.BooleanArray:
     """Whether each of ``values`` is one of ``wanted`` (a null never is).
 
     Integer keys within ``BITMAP_RANGE`` are looked up in a bitmap: 5M order ids
-    against 120k wanted ones take 0.03 s, against 0.3 s for ``pc.is_in``, which
+    against 120k wanted ones take 0.07 s, against 0.3 s for ``pc.is_in``, which
     hashes every value. Pass one flat array: ``pc.is_in`` over a chunked array
     would rebuild its value set for every chunk.
     """
@@ -300,6 +302,8 @@ def is_in(values: pa.Array, wanted: pa.Array) -> pa.BooleanArray:
     if not (pa.types.is_integer(values.type) and pa.types.is_integer(wanted.type)):
         return pc.fill_null(pc.is_in(values, value_set=wanted), False)
     keys = wanted.drop_null().to_numpy().astype(np.int64)
+    if len(keys) == 0:
+        return pa.array(np.zeros(len(values), dtype=bool))
     low, high = int(keys.min()), int(keys.max())
     if high - low >= BITMAP_RANGE:
         return pc.fill_null(pc.is_in(values, value_set=wanted), False)
