@@ -297,16 +297,19 @@ def is_in(values: pa.Array, wanted: pa.Array) -> pa.BooleanArray:
     hashes every value. Pass one flat array: ``pc.is_in`` over a chunked array
     would rebuild its value set for every chunk.
     """
-    if len(wanted) == 0 or len(values) == 0:
+    keys = wanted.drop_null()
+    if len(keys) == 0 or len(values) == 0:
         return pa.array(np.zeros(len(values), dtype=bool))
-    if not (pa.types.is_integer(values.type) and pa.types.is_integer(wanted.type)):
-        return pc.fill_null(pc.is_in(values, value_set=wanted), False)
-    keys = wanted.drop_null().to_numpy().astype(np.int64)
-    if len(keys) == 0:
-        return pa.array(np.zeros(len(values), dtype=bool))
-    low, high = int(keys.min()), int(keys.max())
-    if high - low >= BITMAP_RANGE:
-        return pc.fill_null(pc.is_in(values, value_set=wanted), False)
+    if pa.types.is_integer(values.type) and pa.types.is_integer(keys.type):
+        numbers = keys.to_numpy().astype(np.int64)
+        low, high = int(numbers.min()), int(numbers.max())
+        if high - low < BITMAP_RANGE:
+            return _in_bitmap(values, numbers, low, high)
+    return pc.fill_null(pc.is_in(values, value_set=keys), False)
+
+
+def _in_bitmap(values: pa.Array, keys: np.ndarray, low: int, high: int) -> pa.BooleanArray:
+    """``is_in`` for integer ``values`` against ``keys``, all of them within ``[low, high]``."""
     span = high - low
     bitmap = np.zeros(span + 1, dtype=bool)
     bitmap[keys - low] = True

@@ -285,7 +285,7 @@ def _run(
         "mode": mode,
         "versions": versions,
         "previous_versions": None if checkpoint is None else checkpoint["versions"],
-        "affected_dates": None if dates is None else [d.isoformat() for d in dates],
+        "affected_dates": days,
         "spark_requested": get_spark is not None,  # a session handed over, or one this step started
         # Days whose items were read back from DynamoDB ("all": a scan); the others came from the record.
         "read_back_days": read_back,

@@ -32,6 +32,7 @@ def test_is_in_handles_the_int64_extremes_and_falls_back_beyond_the_bitmap_range
     spread = pa.array([1, 2**40, 3])
     assert delta.is_in(spread, pa.array([1, 2**40])).to_pylist() == [True, True, False]
     assert delta.is_in(pa.array(["a", None, "b"]), pa.array(["a"])).to_pylist() == [True, False, False]
+    assert delta.is_in(pa.array(["a", None]), pa.array(["a", None])).to_pylist() == [True, False]
     assert delta.is_in(pa.array([1, 2]), pa.array([], pa.int64())).to_pylist() == [False, False]
     assert delta.is_in(pa.array([1, 2]), pa.array([None], pa.int64())).to_pylist() == [False, False]
 
