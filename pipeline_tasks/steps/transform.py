@@ -22,7 +22,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -434,7 +433,7 @@ def _slices(tables: Mapping[str, DeltaTable], dates: list[date]) -> tuple[list[s
     order_files = orders.file_uris(file_pruning_predicate=months)
     created = delta.read_rows(orders, ["order_id", "created_at"], pruning=months)
     days = changes.utc_day(created.column("created_at"))
-    order_ids = created.column("order_id").filter(pc.fill_null(pc.is_in(days, pa.array(dates, pa.date32())), False))
+    order_ids = created.column("order_id").filter(delta.is_in(days.combine_chunks(), pa.array(dates, pa.date32())))
     return order_files, delta.files_holding(items, "order_id", order_ids.drop_null().to_pylist())
 
 
