@@ -89,6 +89,24 @@ def test_files_holding_names_exactly_the_files_with_those_keys(lake):
     assert len(delta.files_holding(table, "order_id", [1])) == 2  # April and May
 
 
+def test_key_lookups_read_only_the_files_whose_statistics_admit_a_key(lake):
+    uri, options = lake
+    table = _table(uri("order_items"), ORDER_ITEMS, _items(), options)
+    rows = delta.read_rows(table, ["id", "order_id", "month"]).to_pylist()
+    for wanted in ([1], [2, 4, 99], [8], [99, 100], []):
+        expected = sorted((r["id"], r["month"]) for r in rows if r["id"] in wanted)
+        found = delta.rows_where_in(table, ["id", "month"], "id", wanted)
+        assert sorted(zip(*found.to_pydict().values(), strict=True)) == expected, wanted
+    # Keys above every key of the table (new rows of a batch) need no read at all.
+    assert list(delta.scan(table, ["id"], holding=("id", pa.array([9, 10])))) == []
+    ranges = {
+        uri: (pc.min(r.column("id")).as_py(), pc.max(r.column("id")).as_py()) for uri, r in delta.scan(table, ["id"])
+    }
+    read = [uri for uri, _ in delta.scan(table, ["id"], holding=("id", pa.array([3])))]
+    assert sorted(read) == sorted(uri for uri, (low, high) in ranges.items() if low <= 3 <= high)
+    assert len(read) < len(ranges)
+
+
 def test_product_categories_twin_the_spark_rule(spark, tmp_path):
     products = _staged(
         PRODUCTS,
@@ -155,3 +173,27 @@ def test_little_work_means_no_product_change_and_few_rows_written(lake):
 
     delta.merge_rows(products, _staged(PRODUCTS, {"id": ["1"], "category": ["Tops"]}), PRODUCTS)
     assert not little_work(seen)
+
+
+def test_a_batch_of_new_keys_is_appended_and_one_with_existing_keys_merged(lake):
+    uri, options = lake
+    orders = _table(uri("orders"), ORDERS, _orders(), options)
+    new = _staged(ORDERS, {"order_id": ["5", "6"], "created_at": ["2024-03-05 10:00:00", "2024-07-01 00:00:00"]})
+    appended = delta.merge_rows(orders, new, ORDERS)
+    assert (appended.inserted, appended.updated, appended.partitions_touched) == (2, 0, 2)
+    assert orders.history(1)[0]["operation"] == "WRITE"
+    assert sorted(delta.read_changes(orders, 1).column("order_id").to_pylist()) == [5, 6]
+
+    # Order 2 moves from March to April; order 7 is new; order 5 is unchanged.
+    mixed = _staged(
+        ORDERS,
+        {
+            "order_id": ["2", "5", "7"],
+            "created_at": ["2024-04-02 10:00:00", "2024-03-05 10:00:00", "2024-03-09 00:00:00"],
+        },
+    )
+    merged = delta.merge_rows(orders, mixed, ORDERS)
+    assert (merged.inserted, merged.updated, merged.unchanged) == (1, 1, 1)
+    assert orders.history(1)[0]["operation"] == "MERGE"
+    rows = delta.read_rows(orders, ["order_id", "month"]).sort_by("order_id").to_pylist()
+    assert [(r["order_id"], r["month"]) for r in rows] == [(1, 4), (2, 4), (3, None), (4, 5), (5, 3), (6, 7), (7, 3)]

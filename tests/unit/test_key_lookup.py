@@ -52,3 +52,38 @@ def test_any_per_part_tells_which_parts_hold_a_hit_including_empty_parts(seed):
     bounds = np.cumsum([0, *lengths])
     expected = [bool(mask[start:end].any()) for start, end in itertools.pairwise(bounds)]
     assert delta._any_per_part(pa.array(mask, pa.bool_()), lengths) == expected
+
+
+def _actions(bounds: list[tuple[int | None, int | None]]) -> pa.Table:
+    low, high = zip(*bounds, strict=True)
+    return pa.table(
+        {
+            "path": [f"f{n}" for n in range(len(bounds))],
+            "min.id": pa.array(low, pa.int64()),
+            "max.id": pa.array(high, pa.int64()),
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_may_hold_keeps_exactly_the_files_whose_bounds_admit_a_wanted_key(seed):
+    rng = np.random.default_rng(seed)
+    bounds = []
+    for _ in range(int(rng.integers(1, 12))):
+        low = int(rng.integers(0, 100))
+        bounds.append((low, low + int(rng.integers(0, 30))))
+    wanted = pa.array(np.unique(rng.integers(-5, 140, int(rng.integers(0, 10)))), pa.int64())
+    expected = [any(low <= key <= high for key in wanted.to_pylist()) for low, high in bounds]
+    assert delta.may_hold(_actions(bounds), "id", wanted).tolist() == expected
+
+
+def test_may_hold_keeps_files_without_statistics_and_judges_only_integers():
+    actions = _actions([(1, 5), (None, None), (10, 20)])
+    assert delta.may_hold(actions, "id", pa.array([7])).tolist() == [False, True, False]
+    assert delta.may_hold(actions, "id", pa.array([7, None])).tolist() == [False, True, False]
+    # Nothing wanted (or only nulls): no file can hold it.
+    assert delta.may_hold(actions, "id", pa.array([])).tolist() == [False, False, False]
+    assert delta.may_hold(actions, "id", pa.array([None], pa.int64())).tolist() == [False, False, False]
+    # No statistics for the column, or not integers: every file may hold the keys.
+    assert delta.may_hold(actions, "order_id", pa.array([7])).tolist() == [True, True, True]
+    assert delta.may_hold(actions, "id", pa.array(["7"])).tolist() == [True, True, True]
