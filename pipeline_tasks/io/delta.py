@@ -91,8 +91,8 @@ def merge_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> MergeResu
     """Upsert deduplicated rows by primary key; unchanged rows are not rewritten.
 
     The keys are first looked up in the table (reading only the files whose
-    statistics admit them). When none is there, the rows are appended: the same
-    commit a merge would make, several times faster. Otherwise the predicate names
+    statistics admit them). When none is there, the rows are appended: the commit
+    a merge would make, without reading or rewriting a data file. Otherwise the predicate names
     the partitions where those keys live now, so the merge reads only those files,
     and an update that moves a row to another partition still matches its old row.
 
@@ -303,9 +303,8 @@ def may_hold(actions: pa.Table, column: str, wanted: pa.Array) -> np.ndarray:
     """For each add action, whether its file's min/max statistics of ``column`` admit a wanted value.
 
     Only integer columns are judged; a file without statistics may hold anything,
-    and a null wanted value matches nothing. One binary search per file bound:
-    100k wanted keys against a thousand files cost microseconds, where reading the
-    column would cost a read of every file.
+    and a null wanted value matches nothing. The cost is a sort of the wanted keys
+    and two binary searches per file, instead of a read of every file's column.
     """
     bounds = [f"min.{column}", f"max.{column}"]
     everything = np.ones(actions.num_rows, dtype=bool)
