@@ -25,6 +25,7 @@ from deltalake.exceptions import TableNotFoundError
 from deltalake.fs import DeltaStorageHandler
 
 from pipeline_tasks.contract import LINEAGE_COLUMNS, Dataset
+from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.transforms.staging import staged_schema
 
@@ -60,9 +61,20 @@ def open_table(uri: str, options: Mapping[str, str]) -> DeltaTable | None:
 
 
 def ensure_table(uri: str, dataset: Dataset, options: Mapping[str, str]) -> DeltaTable:
-    """Open the staged table, creating it empty (version 0, change feed on) when missing."""
+    """Open the staged table, creating it empty (version 0, change feed on) when missing.
+
+    Raises:
+        StepFailed: The table lacks a column of the staged schema (it was staged by an
+            older version of the pipeline, which did not derive it).
+    """
     table = open_table(uri, options)
     if table is not None:
+        missing = [name for name in staged_schema(dataset).names if name not in table.schema().to_arrow().names]
+        if missing:
+            raise StepFailed(
+                f"staged table {uri} lacks the column(s) {', '.join(missing)}: an older version of the "
+                "pipeline staged it; stage its input files again into a new lake (another PIPELINE_LAKE_ROOT)"
+            )
         return table
     return DeltaTable.create(
         uri,

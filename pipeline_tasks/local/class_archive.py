@@ -91,7 +91,7 @@ def _warm_up(spark: object, settings: Settings) -> None:
         delta.merge_rows(table, rows, dataset)
         frames[dataset.name] = spark_io.read_delta(spark, table, staged_schema(dataset))  # type: ignore[arg-type]
     frames_in_order = (frames[ORDERS.name], frames[ORDER_ITEMS.name], frames[PRODUCTS.name])
-    transform.compute_aggregates(*frames_in_order, None, hash_join=True)
+    transform.compute_aggregates(*frames_in_order, None, hash_join=True, money_parts=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from decimal import Decimal, localcontext
 from typing import Any
 
 import pyarrow as pa
@@ -26,7 +27,16 @@ from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipeline_tasks.contract import DATASETS, ORDER_ITEMS, ORDERS, PRODUCTS, UNKNOWN, Dataset
+from pipeline_tasks.contract import (
+    DATASETS,
+    ORDER_ITEMS,
+    ORDERS,
+    PRODUCTS,
+    SALE_PRICE_PARTS,
+    SALE_PRICE_PARTS_LIMIT,
+    UNKNOWN,
+    Dataset,
+)
 from pipeline_tasks.io import delta, dynamodb, published
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
@@ -48,6 +58,7 @@ from pipeline_tasks.transforms.kpis import (
     fact_items,
     order_kpi_aggregates,
     order_kpi_items,
+    revenue_from_parts,
     with_item_totals,
     with_order_date,
 )
@@ -100,6 +111,7 @@ def compute_aggregates(
     dates: list[date] | None,
     *,
     hash_join: bool = False,
+    money_parts: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Collect the KPI aggregates of the given days (all days when None).
 
@@ -107,17 +119,20 @@ def compute_aggregates(
     every order created on those days and every item of those orders. The order
     and category aggregates run as two concurrent Spark jobs, so that one job's
     tasks fill the cores the other's last tasks leave idle. ``hash_join``: see
-    ``hash_join_fits``.
+    ``hash_join_fits``; ``money_parts``: see ``money_parts_fit``.
     """
     cleaned_orders = with_order_date(clean_orders(orders))
     if dates is not None:
         cleaned_orders = cleaned_orders.filter(F.col("order_date").isin(dates))
     categories = clean_products(products).select(F.col("id").alias("product_id"), "category")
-    facts = fact_items(clean_order_items(items), cleaned_orders, categories, hash_orders=hash_join)
+    cleaned_items = clean_order_items(items, money_parts=money_parts)
+    facts = fact_items(cleaned_items, cleaned_orders, categories, hash_orders=hash_join, money_parts=money_parts)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-categories") as pool:
-        category_job = pool.submit(_collect, category_kpi_aggregates(facts))
+        category_job = pool.submit(_collect, category_kpi_aggregates(facts, money_parts=money_parts))
         order_rows = _collect(order_kpi_aggregates(cleaned_orders))
         category_rows = category_job.result()
+    if money_parts:
+        category_rows = revenue_from_parts(category_rows)
     return with_item_totals(order_rows, category_rows), category_rows
 
 
@@ -134,6 +149,37 @@ def hash_join_fits(settings: Settings, orders: DeltaTable) -> bool:
     items and orders for a sort-merge join (5M items: 15 % of the full recompute).
     """
     return delta.row_count(orders) <= HASH_JOIN_ORDERS_PER_PARTITION * settings.spark_shuffle_partitions
+
+
+def money_parts_fit(items: DeltaTable) -> bool:
+    """Whether the KPIs may sum the exact int64 parts of ``sale_price`` instead of the decimal.
+
+    From the Delta log's statistics: every value is below ``SALE_PRICE_PARTS_LIMIT``
+    (so its parts are set) and no 64-bit sum of a part over the whole table can
+    overflow. A file without statistics for the column, or a table without the
+    parts, keeps the decimal plan.
+    """
+    if not set(SALE_PRICE_PARTS) <= set(items.schema().to_arrow().names):
+        return False
+    actions = pa.table(items.get_add_actions(flatten=True))
+    if actions.num_rows == 0:
+        return True
+    columns = ["num_records", "null_count.sale_price", "min.sale_price", "max.sale_price"]
+    if not set(columns) <= set(actions.column_names):
+        return False
+    records, nulls, low, high = (actions.column(c).to_pylist() for c in columns)
+    largest = Decimal(0)
+    with localcontext(prec=80):
+        for n, n_null, lo, hi in zip(records, nulls, low, high, strict=True):
+            if n is None or n_null is None:
+                return False
+            if n_null == n:
+                continue  # only nulls: parts are null too, and cleaning drops them either way
+            if lo is None or hi is None:
+                return False
+            largest = max(largest, abs(lo), abs(hi))
+        rows = sum(records)
+        return largest < SALE_PRICE_PARTS_LIMIT and (largest + 1) * rows < 2**63 and 10**9 * rows < 2**63
 
 
 def run(
@@ -215,6 +261,7 @@ def _run(
 
     order_rows: list[dict[str, Any]] = []
     category_rows: list[dict[str, Any]] = []
+    money_parts = money_parts_fit(tables[ORDER_ITEMS.name])
     if dates != [] and get_spark is not None:
         spark = get_spark()
         phases["wait for Spark"] = _lap(started, phases)
@@ -222,7 +269,9 @@ def _run(
         items = _snapshot(spark, settings, tables[ORDER_ITEMS.name], ORDER_ITEMS, item_files)
         products = _snapshot(spark, settings, tables[PRODUCTS.name], PRODUCTS)
         hash_join = hash_join_fits(settings, tables[ORDERS.name])
-        order_rows, category_rows = compute_aggregates(orders, items, products, dates, hash_join=hash_join)
+        order_rows, category_rows = compute_aggregates(
+            orders, items, products, dates, hash_join=hash_join, money_parts=money_parts
+        )
     phases["compute KPIs"] = _lap(started, phases)
     desired_orders: dict[dynamodb.Key, dict[str, Any]] = {(d,): i for d, i in order_kpi_items(order_rows).items()}
     desired_categories = category_kpi_items(category_rows)
@@ -286,6 +335,8 @@ def _run(
         "previous_versions": None if checkpoint is None else checkpoint["versions"],
         "affected_dates": days,
         "spark_requested": get_spark is not None,  # a session handed over, or one this step started
+        # How Spark sums sale_price: as its exact int64 parts, or as decimal(38, 18) (see money_parts_fit).
+        "money_sums": "int64 parts" if money_parts else "decimal",
         # Days whose items were read back from DynamoDB ("all": a scan); the others came from the record.
         "read_back_days": read_back,
         "tables": written,

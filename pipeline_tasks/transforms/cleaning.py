@@ -10,19 +10,38 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pipeline_tasks.contract import CLEANING_RULES, ORDER_ITEMS, ORDERS, PRODUCTS, UNKNOWN, CleaningRule
+from pipeline_tasks.contract import (
+    CLEANING_RULES,
+    ORDER_ITEMS,
+    ORDERS,
+    PRODUCTS,
+    SALE_PRICE_PARTS,
+    UNKNOWN,
+    CleaningRule,
+)
 
 
-def _passes(rule: CleaningRule) -> Column:
+def _passes(rule: CleaningRule, *, money_parts: bool = False) -> Column:
+    if money_parts and rule.column == "sale_price":
+        return F.coalesce(sale_price_parts_positive(), F.lit(False))
     column = F.col(rule.column)
     return F.coalesce(column > 0, F.lit(False)) if rule.positive else column.isNotNull()
 
 
-def is_kept(dataset_name: str) -> Column:
-    """True for the rows of a dataset that every cleaning rule of §4 keeps."""
+def sale_price_parts_positive() -> Column:
+    """``sale_price > 0`` told from its exact parts (null when they are), which all share its sign."""
+    units, nanos, attos = (F.col(name) for name in SALE_PRICE_PARTS)
+    return (units > 0) | ((units == 0) & ((nanos > 0) | ((nanos == 0) & (attos > 0))))
+
+
+def is_kept(dataset_name: str, *, money_parts: bool = False) -> Column:
+    """True for the rows of a dataset that every cleaning rule of §4 keeps.
+
+    ``money_parts``: test ``sale_price`` on its parts (see ``clean_order_items``).
+    """
     condition = F.lit(True)
     for rule in CLEANING_RULES[dataset_name]:
-        condition = condition & _passes(rule)
+        condition = condition & _passes(rule, money_parts=money_parts)
     return condition
 
 
@@ -55,6 +74,12 @@ def clean_orders(orders: DataFrame) -> DataFrame:
     return orders.filter(is_kept(ORDERS.name)).withColumn("status", F.lower(F.col("status")))
 
 
-def clean_order_items(order_items: DataFrame) -> DataFrame:
-    """One row per order item ``id`` with a product and a positive sale price."""
-    return order_items.filter(is_kept(ORDER_ITEMS.name)).withColumn("status", F.lower(F.col("status")))
+def clean_order_items(order_items: DataFrame, *, money_parts: bool = False) -> DataFrame:
+    """One row per order item ``id`` with a product and a positive sale price.
+
+    ``money_parts``: tell a positive price from its exact int64 parts (``SALE_PRICE_PARTS``)
+    rather than the decimal, so that Spark need not decode ``sale_price`` at all. The same
+    rows are kept as long as no value reaches ``SALE_PRICE_PARTS_LIMIT`` (whose parts are null).
+    """
+    kept = is_kept(ORDER_ITEMS.name, money_parts=money_parts)
+    return order_items.filter(kept).withColumn("status", F.lower(F.col("status")))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import decimal
 from collections.abc import Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -17,6 +18,8 @@ from pipeline_tasks.contract import (
     EXECUTION_ID_COLUMN,
     MONEY_PRECISION,
     MONEY_SCALE,
+    SALE_PRICE_PARTS,
+    SALE_PRICE_PARTS_LIMIT,
     SOURCE_KEY_COLUMN,
     CleaningRule,
     ColumnType,
@@ -49,6 +52,8 @@ def staged_schema(dataset: Dataset) -> pa.Schema:
         ColumnType.TIMESTAMP: TIMESTAMP,
     }
     fields = [pa.field(name, arrow_type[kind]) for name, kind in dataset.columns]
+    if "sale_price" in dataset.required_columns:
+        fields += [pa.field(name, pa.int64()) for name in SALE_PRICE_PARTS]
     fields += [pa.field(p, pa.int32()) for p in dataset.partition_by if p in ("year", "month")]
     fields += [pa.field(SOURCE_KEY_COLUMN, pa.string()), pa.field(EXECUTION_ID_COLUMN, pa.string())]
     return pa.schema(fields)
@@ -195,6 +200,8 @@ def stage_rows(raw: pa.Table, dataset: Dataset, *, source_keys: pa.Array | None 
             columns[name] = parse_timestamp(values)
         else:
             columns[name] = _combine(values)
+    if "sale_price" in columns:
+        columns |= dict(zip(SALE_PRICE_PARTS, money_parts(columns["sale_price"]), strict=True))
     if "year" in dataset.partition_by:
         created = columns["created_at"]
         columns["year"] = pc.cast(pc.year(created), pa.int32())
@@ -205,6 +212,29 @@ def stage_rows(raw: pa.Table, dataset: Dataset, *, source_keys: pa.Array | None 
     columns[EXECUTION_ID_COLUMN] = pa.nulls(raw.num_rows, pa.string())
     typed = pa.table(columns, schema=staged_schema(dataset))
     return typed.filter(pc.is_valid(typed.column(dataset.key)))
+
+
+def money_parts(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Exact int64 parts of ``decimal(38, 18)`` values: whole part, first and last nine decimals.
+
+    Each part has the value's sign, so the value is ``units + nanos / 10**9 + attos / 10**18``.
+    Null values, and values whose magnitude reaches ``SALE_PRICE_PARTS_LIMIT``, get null parts.
+    The whole part is Arrow's truncating cast; the fraction, Arrow's exact decimal difference,
+    is below 1 in magnitude, so its unscaled value (in 10**-18) fits the low 64 bits of its
+    128-bit storage, which numpy splits.
+    """
+    limit = pa.scalar(decimal.Decimal(SALE_PRICE_PARTS_LIMIT), values.type)
+    kept = pc.if_else(pc.less(pc.abs(values), limit), values, pa.scalar(None, values.type))
+    units = pc.cast(kept, options=pc.CastOptions(pa.int64(), allow_decimal_truncate=True))
+    narrow = pa.decimal128(MONEY_PRECISION - 1, MONEY_SCALE)  # every kept value fits; a difference takes 38
+    fraction = pc.subtract(pc.cast(kept, narrow), pc.cast(units, narrow))
+    words = np.frombuffer(fraction.buffers()[1], dtype=np.int64)
+    scaled = words[2 * fraction.offset : 2 * (fraction.offset + len(fraction)) : 2]
+    magnitude, sign = np.abs(scaled), np.sign(scaled)
+    missing = fraction.is_null().to_numpy(zero_copy_only=False)
+    nanos = pa.array(sign * (magnitude // 10**9), pa.int64(), mask=missing)
+    attos = pa.array(sign * (magnitude % 10**9), pa.int64(), mask=missing)
+    return units, nanos, attos
 
 
 def dedupe_last_wins(rows: pa.Table, key: str) -> pa.Table:
@@ -287,6 +317,7 @@ def _python_decimal(text: str) -> decimal.Decimal | None:
 __all__: Sequence[str] = (
     "count_key_problems",
     "dedupe_last_wins",
+    "money_parts",
     "parse_decimal",
     "parse_int64",
     "parse_timestamp",

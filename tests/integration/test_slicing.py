@@ -7,6 +7,7 @@ import pyarrow.compute as pc
 import pytest
 
 from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS, Dataset
+from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.transforms.cleaning import product_category
@@ -197,3 +198,11 @@ def test_a_batch_of_new_keys_is_appended_and_one_with_existing_keys_merged(lake)
     assert orders.history(1)[0]["operation"] == "MERGE"
     rows = delta.read_rows(orders, ["order_id", "month"]).sort_by("order_id").to_pylist()
     assert [(r["order_id"], r["month"]) for r in rows] == [(1, 4), (2, 4), (3, None), (4, 5), (5, 3), (6, 7), (7, 3)]
+
+
+def test_a_table_staged_without_the_sale_price_parts_is_refused_with_a_clear_error(tmp_path):
+    older = pa.schema([f for f in staged_schema(ORDER_ITEMS) if not f.name.startswith("_sale_price_")])
+    uri = str(tmp_path / "order_items")
+    delta.DeltaTable.create(uri, schema=older, partition_by=list(ORDER_ITEMS.partition_by))
+    with pytest.raises(StepFailed, match=r"lacks the column.*_sale_price_units.*older version"):
+        delta.ensure_table(uri, ORDER_ITEMS, {})

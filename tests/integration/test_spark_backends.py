@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -15,10 +16,11 @@ from conftest import Pipeline
 
 from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS
 from pipeline_tasks.io import delta
+from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.local.connect import SparkConnectServer
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.steps import transform
+from pipeline_tasks.steps import stage, transform
 from pipeline_tasks.transforms.cleaning import clean_order_items, clean_orders
 from pipeline_tasks.transforms.kpis import fact_items, with_order_date
 
@@ -73,6 +75,65 @@ def test_the_fact_join_hashes_the_orders_only_when_asked_and_both_joins_agree(se
     )
     assert hashed == merged
     assert [len(rows) for rows in merged] == [2, 2]
+
+
+# Prices at the edges of the int64-parts plan: the smallest positive value, zero, a negative
+# value, no price, all 18 decimals, a value truncated past them, an exponent form.
+EDGE_PRICES = [
+    "0.000000000000000001",
+    "0",
+    "-0.5",
+    "",
+    "123456789.123456789123456789",
+    "89.9899978637695310001",
+    "1e-9",
+]
+
+
+def _edge_batches(prices: list[str]) -> list[list[tuple[str, bytes]]]:
+    orders = [order(n, f"2024-03-0{1 + n % 3} 10:00:00", user=n % 2) for n in range(1, len(prices) + 1)]
+    items = [item(n, n, pid=1 + n % 2, price=price) for n, price in enumerate(prices, start=1)]
+    return [
+        [
+            ("products.csv", csv_bytes("products", [product(1, "Tops"), product(2, "Jeans")])),
+            ("orders.csv", csv_bytes("orders", orders)),
+            ("order_items.csv", csv_bytes("order_items", items)),
+        ]
+    ]
+
+
+def _transform_report(pipeline: Pipeline) -> dict:
+    key = stage.report_key(pipeline.settings, f"test-{pipeline.batches:03d}", "transform")
+    return s3io.get_json(pipeline.s3, pipeline.settings.bucket, key)
+
+
+def _aggregates(settings: Settings, spark, money_parts: bool) -> list[list[dict]]:
+    options = delta.storage_options(settings)
+    frames = [
+        transform._snapshot(spark, settings, delta.ensure_table(settings.table_uri(d.name), d, options), d)
+        for d in (ORDERS, ORDER_ITEMS, PRODUCTS)
+    ]
+    return [sorted(rows, key=str) for rows in transform.compute_aggregates(*frames, None, money_parts=money_parts)]
+
+
+def test_int64_money_parts_and_decimals_give_the_same_exact_kpis(settings, spark):
+    pipeline = Pipeline(settings, spark)
+    pipeline.run_and_check(_edge_batches(EDGE_PRICES))
+    assert _transform_report(pipeline)["money_sums"] == "int64 parts"
+    items = delta.ensure_table(settings.table_uri(ORDER_ITEMS.name), ORDER_ITEMS, delta.storage_options(settings))
+    assert transform.money_parts_fit(items)
+    decimals, parts = _aggregates(settings, spark, False), _aggregates(settings, spark, True)
+    assert parts == decimals
+    revenue = sum((row["revenue"] for row in parts[1]), Decimal(0))
+    assert revenue == Decimal("123456789.123456789123456789").quantize(Decimal("1E-18"), rounding=ROUND_DOWN) + (
+        Decimal("89.989997863769531000") + Decimal("0.000000001") + Decimal("1E-18")
+    )
+
+
+def test_a_price_too_large_for_int64_parts_keeps_the_decimal_plan(settings, spark):
+    pipeline = Pipeline(settings, spark)
+    pipeline.run_and_check(_edge_batches(["2.5", "3000000000000000000.25"]))
+    assert _transform_report(pipeline)["money_sums"] == "decimal"
 
 
 if __name__ == "__main__":  # the Connect client of test_transform_through_a_spark_connect_server

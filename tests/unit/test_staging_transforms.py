@@ -1,18 +1,22 @@
 """Staging rules (§3): trimming, nulls, types, keys, dedup, partitions."""
 
+import random
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pyarrow as pa
 import pytest
 
-from pipeline_tasks.contract import ORDERS, PRODUCTS
+from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS, SALE_PRICE_PARTS, SALE_PRICE_PARTS_LIMIT
 from pipeline_tasks.transforms.staging import (
+    MONEY,
     dedupe_last_wins,
+    money_parts,
     parse_decimal,
     parse_int64,
     parse_timestamp,
     stage_rows,
+    staged_schema,
     trim_to_null,
 )
 
@@ -168,3 +172,45 @@ def test_cleaning_exclusions_count_each_row_under_the_first_rule_it_breaks():
         _raw(ORDERS, [{"order_id": "1", "created_at": "2024-01-01 00:00:00", "num_of_item": "1"}]), ORDERS
     )
     assert count_cleaning_exclusions(orders, ORDERS) == {}
+
+
+def _parts_of(value: Decimal | None) -> tuple[int | None, int | None, int | None]:
+    with localcontext(prec=80):
+        if value is None or abs(value) >= SALE_PRICE_PARTS_LIMIT:
+            return None, None, None
+        sign = -1 if value < 0 else 1
+        attos = int(abs(value).scaleb(18))
+    return sign * (attos // 10**18), sign * (attos // 10**9 % 10**9), sign * (attos % 10**9)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_money_parts_add_up_to_the_exact_decimal(seed):
+    rng = random.Random(seed)
+    values: list[Decimal | None] = [
+        None,
+        Decimal(0),
+        Decimal("1E-18"),
+        Decimal("-1E-18"),
+        Decimal("0.0199999995529651"),
+    ]
+    values += [Decimal("999999999999999999.999999999999999999"), Decimal("1E18"), Decimal("-12345678901234567890")]
+    for _ in range(200):
+        scale, whole_digits = rng.randint(0, 18), rng.randint(0, 20)
+        value = Decimal(rng.randint(0, 10 ** (whole_digits + scale) - 1)).scaleb(-scale)
+        values.append(-value if rng.random() < 0.3 else value)
+    array = pa.array(values, MONEY)
+    parts = [part.to_pylist() for part in money_parts(array)]
+    assert list(zip(*parts, strict=True)) == [_parts_of(v) for v in values]
+    with localcontext(prec=80):
+        for value, units, nanos, attos in zip(values, *parts, strict=True):
+            if units is not None:
+                assert Decimal(units) + Decimal(nanos).scaleb(-9) + Decimal(attos).scaleb(-18) == value
+
+
+def test_staged_items_carry_the_parts_of_their_sale_price():
+    raw = pa.table({name: pa.array(["1"], pa.string()) for name in ORDER_ITEMS.required_columns})
+    raw = raw.set_column(raw.schema.get_field_index("sale_price"), "sale_price", pa.array(["-2.5"]))
+    staged = stage_rows(raw, ORDER_ITEMS)
+    assert [staged.column(name).to_pylist() for name in SALE_PRICE_PARTS] == [[-2], [-500000000], [0]]
+    assert staged.schema == staged_schema(ORDER_ITEMS)
+    assert not set(SALE_PRICE_PARTS) & set(staged_schema(ORDERS).names)
