@@ -214,3 +214,8 @@ def test_staged_items_carry_the_parts_of_their_sale_price():
     assert [staged.column(name).to_pylist() for name in SALE_PRICE_PARTS] == [[-2], [-500000000], [0]]
     assert staged.schema == staged_schema(ORDER_ITEMS)
     assert not set(SALE_PRICE_PARTS) & set(staged_schema(ORDERS).names)
+
+
+def test_money_parts_of_no_values_and_of_only_nulls():
+    assert [p.to_pylist() for p in money_parts(pa.array([], MONEY))] == [[], [], []]
+    assert [p.to_pylist() for p in money_parts(pa.nulls(2, MONEY))] == [[None, None]] * 3
