@@ -69,7 +69,8 @@ def ensure_table(uri: str, dataset: Dataset, options: Mapping[str, str]) -> Delt
     """
     table = open_table(uri, options)
     if table is not None:
-        missing = [name for name in staged_schema(dataset).names if name not in table.schema().to_arrow().names]
+        present = set(table.schema().to_arrow().names)
+        missing = [name for name in staged_schema(dataset).names if name not in present]
         if missing:
             raise StepFailed(
                 f"staged table {uri} lacks the column(s) {', '.join(missing)}: an older version of the "
@@ -104,9 +105,10 @@ def merge_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> MergeResu
 
     The keys are first looked up in the table (reading only the files whose
     statistics admit them). When none is there, the rows are appended: the commit
-    a merge would make, without reading or rewriting a data file. Otherwise the predicate names
-    the partitions where those keys live now, so the merge reads only those files,
-    and an update that moves a row to another partition still matches its old row.
+    a merge would make, without reading or rewriting a data file. Otherwise the
+    predicate names the partitions where those keys live now, so the merge reads
+    only those files, and an update that moves a row to another partition still
+    matches its old row.
 
     Args:
         table: The staged Delta table.

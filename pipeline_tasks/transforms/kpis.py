@@ -54,9 +54,8 @@ def fact_items(
             instead of the decimal (see ``category_kpi_aggregates``).
     """
     days = orders.select("order_id", "order_date")
-    money = list(SALE_PRICE_PARTS) if money_parts else ["sale_price"]
     return (
-        order_items.select("id", "order_id", "product_id", *money, F.col("status").alias("item_status"))
+        order_items.select("id", "order_id", "product_id", *_money(money_parts), F.col("status").alias("item_status"))
         .join(days.hint("shuffle_hash") if hash_orders else days, "order_id")
         .join(F.broadcast(categories), "product_id", "left")
         .withColumn("category", F.coalesce(F.col("category"), F.lit(UNKNOWN)))
@@ -89,10 +88,9 @@ def category_kpi_aggregates(facts: DataFrame, *, money_parts: bool = False) -> D
     ``BigDecimal`` objects: 5M items take ~18 % longer than with the parts. The caller
     must know that no sum can overflow (``transform.money_parts_fit``).
     """
-    money = list(SALE_PRICE_PARTS) if money_parts else ["sale_price"]
     names = list(SALE_PRICE_PARTS) if money_parts else ["revenue"]
     per_order = facts.groupBy("order_id", "order_date", "category").agg(
-        *[F.sum(column).alias(name) for column, name in zip(money, names, strict=True)],
+        *[F.sum(column).alias(name) for column, name in zip(_money(money_parts), names, strict=True)],
         F.count(F.lit(1)).alias("items"),
         F.sum(_is_returned("item_status")).alias("returned_items"),
     )
@@ -102,6 +100,11 @@ def category_kpi_aggregates(facts: DataFrame, *, money_parts: bool = False) -> D
         F.sum("items").alias("items"),
         F.sum("returned_items").alias("returned_items"),
     )
+
+
+def _money(money_parts: bool) -> list[str]:
+    """The money columns a fact item carries: ``sale_price``, or its exact parts."""
+    return list(SALE_PRICE_PARTS) if money_parts else ["sale_price"]
 
 
 def revenue_from_parts(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
