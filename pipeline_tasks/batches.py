@@ -1,4 +1,4 @@
-"""Where a batch's documents live: its manifest (the keys to process) and its validation result.
+"""Where a batch's documents live: its manifest (the files to process) and its validation result.
 
 Only boto3 underneath, so that the Lambda functions (the orchestrator writes manifests,
 Read-Validation-Result reads results) package without the data libraries.
@@ -6,12 +6,41 @@ Read-Validation-Result reads results) package without the data libraries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from pipeline_tasks.errors import ConfigurationError
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    """One file of a batch: its key and the version the batch pinned.
+
+    Attributes:
+        key: The object key under ``input/``.
+        version_id: The pinned version; None means the current version (a manifest
+            written before versions were pinned, or an unversioned bucket).
+        event_time: When S3 created that version (its event's ``eventTime``, or the
+            object's ``LastModified``); None when unknown.
+    """
+
+    key: str
+    version_id: str | None = None
+    event_time: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> BatchFile:
+        key, version, when = document.get("key"), document.get("version_id"), document.get("event_time")
+        if not isinstance(key, str) or not all(v is None or isinstance(v, str) for v in (version, when)):
+            raise ConfigurationError(f"not a batch file entry: {dict(document)!r}")
+        return cls(key, version, when)
 
 
 def result_key(settings: Settings, execution_id: str) -> str:
@@ -22,27 +51,48 @@ def manifest_key(settings: Settings, execution_id: str) -> str:
     return f"{settings.manifests_prefix}{execution_id}.json"
 
 
-def write_manifest(settings: Settings, execution_id: str, keys: Sequence[str]) -> str:
-    """Store a batch manifest (the keys of a batch, in arrival order); return its key.
+def as_batch_files(files: Sequence[BatchFile | str]) -> list[BatchFile]:
+    """Bare keys become files of their current version."""
+    return [f if isinstance(f, BatchFile) else BatchFile(f) for f in files]
 
-    Large file lists travel through S3, not through task parameters.
+
+def write_manifest(settings: Settings, execution_id: str, files: Sequence[BatchFile | str]) -> str:
+    """Store a batch manifest (the files of a batch, in arrival order); return its key.
+
+    The document holds ``files`` (key, pinned version, event time) and, for older
+    readers, ``keys``. Large file lists travel through S3, not through task parameters.
     """
+    entries = as_batch_files(files)
     key = manifest_key(settings, execution_id)
     document = {
         "execution_id": execution_id,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "keys": list(keys),
+        "keys": [f.key for f in entries],
+        "files": [f.to_dict() for f in entries],
     }
     s3io.put_json(s3io.client(settings, "s3"), settings.bucket, key, document)
     return key
 
 
-def read_manifest(settings: Settings, key: str) -> list[str]:
-    """The keys of a batch manifest; a clear error when it is missing or malformed."""
+def read_manifest(settings: Settings, key: str) -> list[BatchFile]:
+    """The files of a batch manifest; a clear error when it is missing or malformed.
+
+    A manifest with only ``keys`` (written before versions were pinned) gives files of
+    their current version.
+    """
     document = s3io.get_json_or_none(s3io.client(settings, "s3"), settings.bucket, key)
     if document is None:
         raise ConfigurationError(f"batch manifest not found: s3://{settings.bucket}/{key}")
+    return parse_manifest(document, f"s3://{settings.bucket}/{key}")
+
+
+def parse_manifest(document: Any, where: str = "the batch manifest") -> list[BatchFile]:
+    """The files of a manifest document (dict in, entries out)."""
+    if isinstance(document, dict) and isinstance(document.get("files"), list):
+        if not all(isinstance(f, dict) for f in document["files"]):
+            raise ConfigurationError(f"{where} has a malformed list of files")
+        return [BatchFile.from_dict(f) for f in document["files"]]
     keys = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise ConfigurationError(f"batch manifest s3://{settings.bucket}/{key} has no list of keys")
-    return keys
+        raise ConfigurationError(f"{where} has no list of keys")
+    return [BatchFile(k) for k in keys]

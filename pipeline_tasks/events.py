@@ -2,7 +2,11 @@
 
 A queue message holds an S3 event (``Records``), S3's ``s3:TestEvent`` when the
 notification is configured, or — with S3 → SNS → SQS — an SNS envelope around
-either. Keys arrive URL-encoded (``input/my+file.csv``).
+either. Keys arrive URL-encoded as in an HTML form: a space is ``+`` and a literal
+``+`` is ``%2B`` (``input/my+file%2B1.csv`` is ``input/my file+1.csv``).
+
+An object-created record names the version it created (``s3.object.versionId``, when
+the bucket is versioned) and a ``sequencer`` that orders the events of one key.
 """
 
 from __future__ import annotations
@@ -24,10 +28,20 @@ class MessageKind(StrEnum):
 
 @dataclass(frozen=True)
 class FileEvent:
-    """One object-created event: the decoded key and when S3 says it happened."""
+    """One object-created event: the decoded key, when S3 says it happened, and what it created.
+
+    Attributes:
+        key: The object key, decoded.
+        event_time: The record's ``eventTime`` (ISO 8601).
+        version_id: The version the event created; None when the record has none
+            (an unversioned bucket, or moto, whose records carry no ``versionId``).
+        sequencer: The record's ``sequencer``: orders the events of one key.
+    """
 
     key: str
     event_time: str
+    version_id: str | None = None
+    sequencer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,11 +53,15 @@ class ParsedMessage:
 
 @dataclass(frozen=True)
 class Batch:
-    """The keys of one execution, in the order their creation events arrived."""
+    """The files of one execution, one event per key, in the order their events arrived."""
 
-    keys: tuple[str, ...]
+    files: tuple[FileEvent, ...]
     first_event_time: str
     message_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(f.key for f in self.files)
 
     @property
     def name(self) -> str:
@@ -75,28 +93,49 @@ def parse_message(body: str, input_prefix: str) -> ParsedMessage:
     events = []
     for record in records:
         try:
-            name, key, when = record["eventName"], record["s3"]["object"]["key"], record["eventTime"]
+            name, s3_object, when = record["eventName"], record["s3"]["object"], record["eventTime"]
+            key = unquote_plus(s3_object["key"])
         except (KeyError, TypeError):
             return ParsedMessage(MessageKind.POISON, reason="a record without eventName, s3.object.key or eventTime")
-        key = unquote_plus(key)
         if str(name).startswith("ObjectCreated:") and key.startswith(input_prefix) and not key.endswith("/"):
-            events.append(FileEvent(key, str(when)))
+            version, sequencer = s3_object.get("versionId"), s3_object.get("sequencer")
+            events.append(
+                FileEvent(
+                    key,
+                    str(when),
+                    version_id=str(version) if version else None,
+                    sequencer=str(sequencer) if sequencer else None,
+                )
+            )
     return ParsedMessage(MessageKind.FILES, tuple(events))
 
 
+def later(event: FileEvent, other: FileEvent) -> bool:
+    """Whether ``event`` happened after ``other`` (two events of one key).
+
+    By the sequencers when both have one — S3's rule: right-pad the shorter with zeros,
+    then compare as text — otherwise by event time.
+    """
+    if event.sequencer and other.sequencer:
+        width = max(len(event.sequencer), len(other.sequencer))
+        return event.sequencer.upper().ljust(width, "0") > other.sequencer.upper().ljust(width, "0")
+    return event.event_time > other.event_time
+
+
 def plan_batch(events: Iterable[FileEvent], message_ids: Sequence[str]) -> Batch:
-    """Dedupe the events' keys and order them by event time, ties by key.
+    """One event per key — the newest — ordered by event time, ties by key.
 
     A key seen several times (duplicate notifications, or the object written again)
-    takes the time of its latest event: the object as it is now was created then.
+    is pinned to its newest event (``later``): the batch processes the version that
+    event created, and older versions of the key are superseded by it.
     """
-    latest: dict[str, str] = {}
+    newest: dict[str, FileEvent] = {}
     for event in events:
-        if event.key not in latest or event.event_time > latest[event.key]:
-            latest[event.key] = event.event_time
-    ordered = sorted(latest.items(), key=lambda kv: (kv[1], kv[0]))
+        if event.key not in newest or later(event, newest[event.key]):
+            newest[event.key] = event
+    ordered = sorted(newest.values(), key=lambda e: (e.event_time, e.key))
     return Batch(
-        keys=tuple(key for key, _ in ordered),
-        first_event_time=ordered[0][1] if ordered else "",
+        files=tuple(ordered),
+        first_event_time=ordered[0].event_time if ordered else "",
         message_ids=tuple(message_ids),
     )

@@ -11,10 +11,17 @@ by ``ecom-pipeline trigger``. One run:
    ``s3:TestEvent`` messages and events outside ``input/`` are dropped; a message
    that is not an S3 event is left alone, so SQS moves it to the dead-letter queue
    after ``max_receive_count`` receives;
-4. dedupes the keys, orders them by event time, drops the keys no longer in
-   ``input/`` (a duplicate event of an object already processed);
-5. writes the batch manifest, starts the execution under a name derived from the
-   messages, and only then deletes the messages.
+4. pins one version per key — the newest event's (``events.plan_batch``) — orders
+   the files by event time, and drops the versions no longer in ``input/`` (a
+   duplicate event of a version already processed); an event without a version id
+   (an unversioned bucket, moto) is pinned to the key's current version;
+5. writes the batch manifest (each file's key, version and event time), starts the
+   execution under a name derived from the messages, and only then deletes the messages.
+
+Whether a version is there is asked with HeadObject. A missing key answers 404 only to
+a caller allowed s3:ListBucket, 403 otherwise; the orchestrator's role has it, and a
+403 is an error, not "absent": it also answers a missing s3:GetObjectVersion or KMS
+grant, and a file taken for absent would lose its message and stay in ``input/``.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline_tasks import batches
+from pipeline_tasks.batches import BatchFile
 from pipeline_tasks.errors import ConfigurationError
 from pipeline_tasks.events import FileEvent, MessageKind, parse_message, plan_batch
 from pipeline_tasks.io import s3 as s3io
@@ -52,6 +60,8 @@ class OrchestratorRun:
     execution_id: str | None = None
     execution_arn: str | None = None
     keys: list[str] = field(default_factory=list)
+    #: The pinned files: key, version_id, event_time.
+    files: list[dict[str, Any]] = field(default_factory=list)
     messages_deleted: int = 0
     messages_left_for_the_dlq: int = 0
     keys_skipped: list[str] = field(default_factory=list)
@@ -148,10 +158,12 @@ def run(settings: Settings) -> OrchestratorRun:
 
 
 def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
-    """Start a failed execution's batch again: the files of its manifest still in ``input/``.
+    """Start a failed execution's batch again: the versions of its manifest still in ``input/``.
 
     The queue no longer holds their messages (deleted when the first execution started);
-    the new execution is named ``{execution_id}-rerun-{n}``.
+    the new execution is named ``{execution_id}-rerun-{n}``. A pinned version that is
+    gone (moved, or deleted as superseded by a newer upload) is skipped and reported in
+    ``keys_skipped``.
     """
     outcome = OrchestratorRun()
     with _sole_starter(settings, outcome) as machine:
@@ -159,9 +171,14 @@ def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
             return outcome
         s3 = s3io.client(settings, "s3")
         original = re.sub(r"-rerun-\d+$", "", execution_id)
-        keys = batches.read_manifest(settings, batches.manifest_key(settings, execution_id))
-        present = [k for k in keys if _exists(s3, settings.bucket, k)]
-        outcome.keys_skipped = [k for k in keys if k not in present]
+        files = batches.read_manifest(settings, batches.manifest_key(settings, execution_id))
+        present = []
+        for file in files:
+            pinned = _pin(s3, settings.bucket, file.key, file.version_id, file.event_time)
+            if pinned is None:
+                outcome.keys_skipped.append(file.key)
+            else:
+                present.append(pinned)
         if not present:
             outcome.reason = f"no file of {execution_id} is left in {settings.input_prefix}"
             return outcome
@@ -171,17 +188,18 @@ def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
     return outcome
 
 
-def _start(settings: Settings, machine: str, name: str, keys: list[str], outcome: OrchestratorRun) -> None:
-    manifest = batches.write_manifest(settings, name, keys)
-    document = {"execution_id": name, "manifest_key": manifest, "files": len(keys)}
+def _start(settings: Settings, machine: str, name: str, files: list[BatchFile], outcome: OrchestratorRun) -> None:
+    manifest = batches.write_manifest(settings, name, files)
+    document = {"execution_id": name, "manifest_key": manifest, "files": len(files)}
     sfn = s3io.client(settings, "stepfunctions")
     try:
         started = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(document))
         outcome.execution_arn = started["executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:
         outcome.execution_arn = f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
-    outcome.started, outcome.execution_id, outcome.keys = True, name, keys
-    log.info("started %s with %d file(s)", name, len(keys))
+    outcome.started, outcome.execution_id = True, name
+    outcome.keys, outcome.files = [f.key for f in files], [f.to_dict() for f in files]
+    log.info("started %s with %d file(s)", name, len(files))
 
 
 def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun) -> None:
@@ -204,27 +222,30 @@ def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun)
             used[message["MessageId"]] = message["ReceiptHandle"]
             events.extend(parsed.events)
     batch = plan_batch(events, list(used))
-    keys = []
-    for key in batch.keys:
-        if _exists(s3, settings.bucket, key):
-            keys.append(key)
+    files = []
+    for event in batch.files:
+        pinned = _pin(s3, settings.bucket, event.key, event.version_id, event.event_time)
+        if pinned is None:
+            outcome.keys_skipped.append(event.key)
         else:
-            outcome.keys_skipped.append(key)
-    if keys:
-        _start(settings, machine, batch.name, keys, outcome)
+            files.append(pinned)
+    if files:
+        _start(settings, machine, batch.name, files, outcome)
     else:
         outcome.reason = "no new file in input/"
     outcome.messages_deleted = _delete(sqs, url, used)
 
 
-def _exists(s3: Any, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
+def _pin(s3: Any, bucket: str, key: str, version_id: str | None, event_time: str | None) -> BatchFile | None:
+    """The file to process for an event: its version if still there; None when it is gone.
+
+    Without a version id (an unversioned bucket, moto's events) the key's current
+    version is pinned. A 403 is raised (see the module's docstring).
+    """
+    head = s3io.head_version(s3, bucket, key, version_id)
+    if head is None:
+        return None
+    return BatchFile(key, version_id or head.get("VersionId"), event_time or head["LastModified"].isoformat())
 
 
 def _delete(sqs: Any, url: str, receipts: dict[str, str]) -> int:

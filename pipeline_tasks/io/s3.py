@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, BinaryIO
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from pipeline_tasks.settings import Settings
 
@@ -39,23 +39,30 @@ def _connection(settings: Settings) -> dict[str, Any]:
 
 @dataclass
 class S3Source:
-    """An S3 object as a validation/staging source."""
+    """An S3 object as a validation/staging source: one version of it when ``version_id`` is given."""
 
     s3: Any
     bucket: str
     key: str
+    version_id: str | None = None
+
+    def _address(self) -> dict[str, str]:
+        address = {"Bucket": self.bucket, "Key": self.key}
+        if self.version_id is not None:
+            address["VersionId"] = self.version_id
+        return address
 
     def read_prefix(self, size: int) -> tuple[bytes, bool]:
-        head = self.s3.head_object(Bucket=self.bucket, Key=self.key)
+        head = self.s3.head_object(**self._address())
         total = head["ContentLength"]
         if total == 0:
             return b"", True
-        body = self.s3.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes=0-{size - 1}")["Body"]
+        body = self.s3.get_object(**self._address(), Range=f"bytes=0-{size - 1}")["Body"]
         data = body.read()
         return data, len(data) >= total
 
     def open(self) -> BinaryIO:
-        body = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"]
+        body = self.s3.get_object(**self._address())["Body"]
         return body  # type: ignore[no-any-return]
 
 
@@ -85,28 +92,66 @@ def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
             yield item["Key"]
 
 
-def destination_key(key: str, from_prefix: str, to_prefix: str) -> str:
-    """``input/a/b.csv`` -> ``archive/a/b.csv``; a key outside ``from_prefix`` keeps its base name."""
-    relative = key[len(from_prefix) :] if key.startswith(from_prefix) else posixpath.basename(key)
-    return to_prefix + relative
+#: HeadObject's answers for a key or version that is not there: 404 (no such key or
+#: version; a missing key answers 403 instead when the caller may not s3:ListBucket)
+#: and 405 (the version is a delete marker).
+_ABSENT = {"404", "NoSuchKey", "NotFound", "NoSuchVersion", "405", "MethodNotAllowed"}
 
 
-def move_object(s3: Any, bucket: str, key: str, to_key: str, metadata: dict[str, str] | None = None) -> None:
-    """Copy then delete (S3 has no rename). A source that already moved is a no-op.
+def is_absent(error: ClientError) -> bool:
+    """Whether an S3 error says the key or version is not there (never a 403: see ``_ABSENT``)."""
+    return str(error.response.get("Error", {}).get("Code")) in _ABSENT
 
-    Args:
-        metadata: Replaces the object's user metadata on the copy (ASCII values).
+
+def head_version(s3: Any, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any] | None:
+    """HeadObject of a version (the current one when ``version_id`` is None); None when it is not there.
+
+    A 403 is raised, not read as "not there": it also answers a caller that lacks
+    s3:GetObjectVersion or a key's KMS grant, and a file taken for absent would be dropped.
     """
-    extra: dict[str, Any] = {}
-    if metadata:
-        ascii_metadata = {k: v.encode("ascii", "replace").decode()[:1024] for k, v in metadata.items()}
-        extra = {"Metadata": ascii_metadata, "MetadataDirective": "REPLACE"}
+    address = {"Bucket": bucket, "Key": key} | ({"VersionId": version_id} if version_id is not None else {})
     try:
-        s3.copy_object(Bucket=bucket, Key=to_key, CopySource={"Bucket": bucket, "Key": key}, **extra)
-    except s3.exceptions.NoSuchKey:
-        s3.head_object(Bucket=bucket, Key=to_key)
-        return
-    s3.delete_object(Bucket=bucket, Key=key)
+        return dict(s3.head_object(**address))
+    except ClientError as error:
+        if is_absent(error):
+            return None
+        raise
+
+
+def older_versions(s3: Any, bucket: str, key: str, version_id: str) -> list[str] | None:
+    """The versions of ``key`` older than ``version_id``, oldest first; None when that version is gone.
+
+    Delete markers are not versions of the content and are left alone.
+    """
+    newest_first: list[str] = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        newest_first += [v["VersionId"] for v in page.get("Versions", []) if v["Key"] == key]
+    if version_id not in newest_first:
+        return None
+    return list(reversed(newest_first[newest_first.index(version_id) + 1 :]))
+
+
+def copy_version(s3: Any, bucket: str, key: str, version_id: str | None, to_key: str, metadata: dict[str, str]) -> bool:
+    """Copy one version of ``key`` to ``to_key`` with ``metadata`` (ASCII) as its user metadata.
+
+    Returns:
+        False when the version is gone (already moved); the copy is not made.
+    """
+    source = {"Bucket": bucket, "Key": key} | ({"VersionId": version_id} if version_id is not None else {})
+    try:
+        s3.copy_object(Bucket=bucket, Key=to_key, CopySource=source, Metadata=metadata, MetadataDirective="REPLACE")
+    except ClientError as error:
+        if is_absent(error):
+            return False
+        raise
+    return True
+
+
+def delete_versions(s3: Any, bucket: str, key: str, version_ids: list[str | None]) -> None:
+    """Delete exactly these versions of ``key``, in order (None: the key as a plain delete)."""
+    for version_id in version_ids:
+        extra = {"VersionId": version_id} if version_id is not None else {}
+        s3.delete_object(Bucket=bucket, Key=key, **extra)
 
 
 def put_json(s3: Any, bucket: str, key: str, document: Any) -> None:

@@ -24,6 +24,16 @@ internals they rely on and fails loudly when an upgrade moved them.
 4. **awsvpc tasks.** Running a task of an ``awsvpc`` task definition (what Fargate
    requires) fails in moto: its network interface has no ``private_dns_name``. The
    interface gets one, derived from its private IP as EC2 names them.
+5. **S3 CopySource as AWS takes it.** The S3 API takes ``CopyObject``'s ``CopySource``
+   URL-encoded (``bucket/input/orders%202025.csv?versionId=…``), and Step Functions'
+   ``aws-sdk:s3:copyObject`` passes the parameter as given, so the state machine
+   encodes it. moto's interpreter calls S3 through boto3, which quotes a string
+   ``CopySource`` again (``%20`` becomes ``%2520``): any key with a space, ``+``, ``%``
+   or a non-ASCII character would not be found. The interpreter's ``aws-sdk`` task
+   decodes a string ``CopySource`` of ``s3:copyObject`` into boto3's dict form
+   (``{Bucket, Key, VersionId}``), which boto3 encodes once — as AWS receives it.
+   A source that is not validly encoded (a bare ``#`` or ``?``) is passed on as given
+   and fails as it would on AWS.
 """
 
 from __future__ import annotations
@@ -78,6 +88,17 @@ def check() -> None:
 
     if hasattr(NetworkInterface, "private_dns_name"):
         problems.append("moto's NetworkInterface now has private_dns_name: drop workaround 4")
+    from botocore.handlers import _quote_source_header
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
+
+    if _quote_source_header("b/a%20b?versionId=v") != "b/a%2520b?versionId=v":
+        problems.append("boto3 no longer quotes a string CopySource: drop workaround 5")
+    if "_normalise_parameters" in vars(StateTaskServiceAwsSdk):
+        problems.append("StateTaskServiceAwsSdk now normalises its parameters itself: review workaround 5")
+    if "boto_client_for" not in _source(StateTaskServiceAwsSdk._eval_service_task):
+        problems.append("moto's aws-sdk task no longer calls the service through a boto3 client: review workaround 5")
     if problems:
         raise RuntimeError("moto changed under the local stack's workarounds: " + "; ".join(problems))
 
@@ -89,8 +110,9 @@ def _source(function: Any) -> str:
 
 
 def apply(*, workdir: Path, log_dir: Path) -> EcsAgent:
-    """Apply the three workarounds; return the (started) ECS agent."""
+    """Apply the workarounds; return the (started) ECS agent."""
     check()
+    _decode_copy_sources()
     _name_network_interfaces()
     _normalise_ecs_integration()
     _serve_lambda_handlers()
@@ -98,6 +120,50 @@ def apply(*, workdir: Path, log_dir: Path) -> EcsAgent:
     agent = EcsAgent(workdir=workdir, log_dir=log_dir)
     agent.start()
     return agent
+
+
+def copy_source_as_dict(source: str) -> dict[str, str] | None:
+    """An encoded ``bucket/key[?versionId=v]`` as boto3's dict form; None when it is not validly encoded.
+
+    Valid means what AWS requires: only unreserved characters, ``/`` and ``%XX``
+    escapes before ``?versionId=`` (a raw space, ``#`` or non-ASCII character is not).
+    """
+    import re
+    from urllib.parse import unquote
+
+    path, _, query = source.partition("?")
+    if query and not query.startswith("versionId="):
+        return None
+    if not re.fullmatch(r"(?:[A-Za-z0-9\-._~/]|%[0-9A-Fa-f]{2})+", path) or "/" not in path.lstrip("/"):
+        return None
+    try:
+        decoded = unquote(path.lstrip("/"), errors="strict")
+    except UnicodeDecodeError:
+        return None
+    bucket, _, key = decoded.partition("/")
+    document = {"Bucket": bucket, "Key": key}
+    if query:
+        document["VersionId"] = unquote(query[len("versionId=") :])
+    return document
+
+
+def _decode_copy_sources() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
+
+    def normalise_parameters(
+        self: Any, parameters: dict[str, Any], boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        service = self._get_boto_service_name(boto_service_name)
+        action = self._get_boto_service_action(service_action_name)
+        source = parameters.get("CopySource")
+        if service == "s3" and action == "copy_object" and isinstance(source, str):
+            decoded = copy_source_as_dict(source)
+            if decoded is not None:
+                parameters["CopySource"] = decoded
+
+    StateTaskServiceAwsSdk._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
 
 
 def _name_network_interfaces() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_tasks import executions, notebooks, runs
+from pipeline_tasks.batches import BatchFile
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
@@ -115,16 +116,36 @@ def direct_steps(settings: Settings, spark: Any = None) -> StepRunner:
     return run
 
 
+def pin_current(settings: Settings, keys: Sequence[str | BatchFile]) -> list[BatchFile]:
+    """Bare keys as batch files: each pinned to its current version, its ``LastModified`` as event time.
+
+    What the orchestrator does for an event without a version id. Files already pinned
+    are kept; a key not in the bucket is left unpinned (the validate step reports it).
+    """
+    s3 = s3io.client(settings, "s3")
+    files = []
+    for key in keys:
+        if isinstance(key, BatchFile):
+            files.append(key)
+            continue
+        head = s3io.head_version(s3, settings.bucket, key)
+        pinned = None if head is None else (head.get("VersionId"), head["LastModified"].isoformat())
+        files.append(BatchFile(key, *pinned) if pinned else BatchFile(key))
+    return files
+
+
 def process_batch(
     settings: Settings,
     execution_id: str,
-    keys: Sequence[str],
+    keys: Sequence[str | BatchFile],
     *,
     steps: StepRunner | None = None,
     progress: Callable[[str], None] = print,
 ) -> Execution:
     """Run validate → reject → stage → transform → archive for one batch of keys.
 
+    Bare keys are pinned to their current versions first (``pin_current``): the batch
+    validates, stages and archives those versions, whatever is uploaded meanwhile.
     By default validate, stage and transform run as papermill notebooks (as in
     the task containers); each executed notebook is archived under
     ``runs/{execution_id}/``.
@@ -144,7 +165,7 @@ def process_batch(
 
     s3 = s3io.client(settings, "s3")
     try:
-        manifest = validate.write_manifest(settings, execution_id, keys)
+        manifest = validate.write_manifest(settings, execution_id, pin_current(settings, keys))
         timed("validate", lambda: notebook("validate", manifest_key=manifest))
         result = s3io.get_json(s3, settings.bucket, validate.result_key(settings, execution_id))
         execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
@@ -165,7 +186,7 @@ def process_batch(
                 progress(
                     f"    {table}: {counts['put']} put, {counts['deleted']} deleted, {counts['unchanged']} unchanged"
                 )
-            archived = timed("archive", lambda: files.archive(settings, [f["key"] for f in result["valid_files"]]))
+            archived = timed("archive", lambda: files.archive(settings, result["valid_files"]))
             for key in archived:
                 progress(f"    archived {key}")
         execution.status = "SUCCEEDED"

@@ -105,11 +105,12 @@ class MotoServer:
 
 
 def provision(settings: Settings) -> None:
-    """Create the bucket and the KPI tables (what infra/ creates on AWS)."""
+    """Create the bucket (versioned, as on AWS: batches pin versions) and the KPI tables (what infra/ creates)."""
     s3 = s3io.client(settings, "s3")
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if settings.bucket not in existing:
         s3.create_bucket(Bucket=settings.bucket)
+    s3.put_bucket_versioning(Bucket=settings.bucket, VersioningConfiguration={"Status": "Enabled"})
     client = s3io.client(settings, "dynamodb")
     for spec in (order_kpis_spec(settings), category_kpis_spec(settings)):
         dynamodb.ensure_table(client, spec)

@@ -1,64 +1,87 @@
-"""HandleInvalidFiles and ArchiveValidFiles: move a batch's files out of ``input/``."""
+"""HandleInvalidFiles and ArchiveValidFiles: move a batch's files out of ``input/``.
+
+A batch moves exactly the versions it validated: each file's pinned version is copied
+to ``archive/`` (valid) or ``rejected/`` (invalid), then that version and the older
+versions of the same key (superseded by it, never processed) are deleted, oldest
+first. A newer upload of the same name is not touched: it stays current in ``input/``
+and its own event brings it to the next batch.
+
+When the destination's plain name already holds another version of the same file (an
+earlier upload of that name), the copy goes to a distinct name: a hash of the version
+before the extension (``archive/orders~v1a2b3c4d5e6f.csv``). Every copy carries the
+original key and version in its metadata (``keys.source_metadata``).
+
+``move_plan`` decides (dict in, dict out); ``plan_moves`` gathers what it needs from S3;
+the state machine's Map states, or ``reject``/``archive`` here, act on the plan.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
 
-from pipeline_tasks import batches
+from pipeline_tasks import batches, keys
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
 
 log = logging.getLogger(__name__)
 
-
-def reject(settings: Settings, invalid_files: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Move invalid files to ``rejected/``, their reason kept in the object's metadata."""
-    s3 = s3io.client(settings, "s3")
-    moved = []
-    for item in invalid_files:
-        to_key = s3io.destination_key(item["key"], settings.input_prefix, settings.rejected_prefix)
-        reason = metadata_safe(str(item.get("reason") or ""))
-        s3io.move_object(s3, settings.bucket, item["key"], to_key, metadata={"rejection-reason": reason})
-        log.info("rejected %s -> %s (%s)", item["key"], to_key, reason)
-        moved.append(to_key)
-    return moved
+#: How the S3 API names the version of an object written while the bucket was unversioned.
+NULL_VERSION = "null"
 
 
-def archive(settings: Settings, keys: Iterable[str]) -> list[str]:
-    """Move processed files to ``archive/``."""
-    s3 = s3io.client(settings, "s3")
-    moved = []
-    for key in keys:
-        to_key = s3io.destination_key(key, settings.input_prefix, settings.archive_prefix)
-        s3io.move_object(s3, settings.bucket, key, to_key)
-        moved.append(to_key)
-    log.info("archived %d file(s)", len(moved))
-    return moved
-
-
-def move_plan(settings: Settings, result: Mapping[str, Any]) -> dict[str, Any]:
+def move_plan(
+    settings: Settings,
+    result: Mapping[str, Any],
+    *,
+    taken: Mapping[str, str | None] | None = None,
+    older: Mapping[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """The validation result as the state machine's Map states need it (dict in, dict out).
 
-    Every file gets its destination key and its URL-encoded ``CopySource``; a rejected
-    file keeps its reason, made ASCII and short enough for S3 object metadata.
-    """
+    Args:
+        settings: The bucket and its prefixes.
+        result: The validation result (``valid_files``, ``invalid_files``; each entry a
+            ``key`` and its pinned ``version_id``).
+        taken: The plain destinations that already exist, each with the
+            ``source-version-id`` of the object there (None when it has none).
+        older: For a source key, its versions older than the pinned one, oldest first.
 
-    def entry(key: str, to_prefix: str) -> dict[str, str]:
+    Returns:
+        ``valid_files`` and ``invalid_files``, each entry with the file's ``key``, its
+        ``version_id``, the URL-encoded ``copy_source`` of that version, its destination
+        (``archive_key`` or ``rejected_key``), the copy's ``metadata`` and the versions
+        to delete (``delete_versions``, oldest first, the pinned one last); the counts.
+    """
+    taken = taken or {}
+    older = older or {}
+
+    def entry(item: Mapping[str, Any], to_prefix: str) -> dict[str, Any]:
+        key, pinned = str(item["key"]), item.get("version_id")
+        plain = keys.destination_key(key, settings.input_prefix, to_prefix)
+        claimed = pinned is not None and plain in taken and taken[plain] != pinned
+        destination = (
+            keys.destination_key(key, settings.input_prefix, to_prefix, distinct=str(pinned)) if claimed else plain
+        )
+        version = pinned if pinned is not None else NULL_VERSION
         return {
             "key": key,
-            "copy_source": quote(f"{settings.bucket}/{key}", safe="/"),
-            "destination_key": s3io.destination_key(key, settings.input_prefix, to_prefix),
+            "version_id": version,
+            "copy_source": keys.copy_source(settings.bucket, key, version),
+            "destination_key": destination,
+            "metadata": keys.source_metadata(key, pinned),
+            "delete_versions": [{"key": key, "version_id": v} for v in [*older.get(key, []), version]],
         }
 
-    valid = [entry(f["key"], settings.archive_prefix) for f in result["valid_files"]]
-    invalid = [
-        entry(f["key"], settings.rejected_prefix) | {"reason": metadata_safe(str(f.get("reason") or ""))}
-        for f in result["invalid_files"]
-    ]
+    valid = [entry(f, settings.archive_prefix) for f in result["valid_files"]]
+    invalid = []
+    for item in result["invalid_files"]:
+        reason = keys.metadata_text(str(item.get("reason") or ""))
+        planned = entry(item, settings.rejected_prefix)
+        planned["metadata"] = planned["metadata"] | {"rejection-reason": reason}
+        invalid.append(planned | {"reason": reason})
     return {
         "has_valid_files": bool(valid),
         "valid_files": [v | {"archive_key": v.pop("destination_key")} for v in valid],
@@ -68,9 +91,21 @@ def move_plan(settings: Settings, result: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def metadata_safe(text: str, limit: int = 1024) -> str:
-    """S3 user metadata travels in HTTP headers: ASCII only, and 2 KB in all."""
-    return text.encode("ascii", "replace").decode()[:limit]
+def plan_moves(settings: Settings, result: Mapping[str, Any]) -> dict[str, Any]:
+    """``move_plan`` with what it needs read from S3: the destinations taken, the older versions."""
+    s3 = s3io.client(settings, "s3")
+    taken: dict[str, str | None] = {}
+    older: dict[str, list[str]] = {}
+    moves = ((result["valid_files"], settings.archive_prefix), (result["invalid_files"], settings.rejected_prefix))
+    for items, prefix in moves:
+        for item in items:
+            plain = keys.destination_key(item["key"], settings.input_prefix, prefix)
+            head = s3io.head_version(s3, settings.bucket, plain)
+            if head is not None:
+                taken[plain] = head.get("Metadata", {}).get("source-version-id")
+            if item.get("version_id") is not None:
+                older[item["key"]] = s3io.older_versions(s3, settings.bucket, item["key"], item["version_id"]) or []
+    return move_plan(settings, result, taken=taken, older=older)
 
 
 def read_move_plan(settings: Settings, execution_id: str) -> dict[str, Any]:
@@ -79,4 +114,41 @@ def read_move_plan(settings: Settings, execution_id: str) -> dict[str, Any]:
     result = s3io.get_json_or_none(s3io.client(settings, "s3"), settings.bucket, key)
     if result is None:
         raise StepFailed(f"no validation result s3://{settings.bucket}/{key}")
-    return move_plan(settings, result)
+    return plan_moves(settings, result)
+
+
+def reject(settings: Settings, invalid_files: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Move invalid files (validation result entries) to ``rejected/``, their reason in the metadata."""
+    plan = plan_moves(settings, {"valid_files": [], "invalid_files": list(invalid_files)})
+    moved = _execute(settings, plan["invalid_files"], "rejected_key")
+    for item in plan["invalid_files"]:
+        log.info("rejected %s -> %s (%s)", item["key"], item["rejected_key"], item["reason"])
+    return moved
+
+
+def archive(settings: Settings, valid_files: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Move processed files (validation result entries) to ``archive/``."""
+    plan = plan_moves(settings, {"valid_files": list(valid_files), "invalid_files": []})
+    moved = _execute(settings, plan["valid_files"], "archive_key")
+    log.info("archived %d file(s)", len(moved))
+    return moved
+
+
+def _execute(settings: Settings, entries: list[dict[str, Any]], destination: str) -> list[str]:
+    """What the state machine's Map states do: copy the version, then delete the versions listed.
+
+    A version already gone (a move retried) is not copied again; its deletes still run.
+    """
+    s3 = s3io.client(settings, "s3")
+
+    def api(version: str) -> str | None:
+        return None if version == NULL_VERSION else version
+
+    for item in entries:
+        copied = s3io.copy_version(
+            s3, settings.bucket, item["key"], api(item["version_id"]), item[destination], item["metadata"]
+        )
+        if not copied:
+            log.info("%s (version %s) was moved already", item["key"], item["version_id"])
+        s3io.delete_versions(s3, settings.bucket, item["key"], [api(d["version_id"]) for d in item["delete_versions"]])
+    return [item[destination] for item in entries]

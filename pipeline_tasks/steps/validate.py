@@ -1,8 +1,13 @@
 """ValidationTask: classify and validate a batch of input files.
 
-Reads the batch's files from S3; writes ``results/{execution_id}.json`` with the
-valid files, the invalid files with their reasons, and the row-level
-data-quality counts of the valid ones.
+Reads the batch's files — the versions its manifest pins — from S3; writes
+``results/{execution_id}.json`` with the valid files, the invalid files with their
+reasons, and the row-level data-quality counts of the valid ones. Every entry names
+the version it judged (``version_id``) and when it arrived (``event_time``), so that
+staging reads and the moves archive exactly that version.
+
+A key of a shape the pipeline does not accept (``keys.key_problem``) is an invalid
+file with that reason; its content is not read.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline_tasks.batches import manifest_key, read_manifest, result_key, write_manifest
-from pipeline_tasks.errors import ConfigurationError
+from pipeline_tasks.batches import BatchFile, as_batch_files, manifest_key, read_manifest, result_key, write_manifest
+from pipeline_tasks.contract import classify
+from pipeline_tasks.errors import ConfigurationError, StepFailed
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.keys import key_problem
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.validation import ValidationResult, validate
 
@@ -23,14 +30,35 @@ log = logging.getLogger(__name__)
 __all__ = ["build_result", "manifest_key", "read_manifest", "result_key", "run", "write_manifest"]
 
 
-def build_result(execution_id: str, verdicts: Sequence[ValidationResult]) -> dict[str, Any]:
-    """The validation result document (dict in, dict out)."""
+def build_result(
+    execution_id: str, verdicts: Sequence[ValidationResult], files: Sequence[BatchFile] | None = None
+) -> dict[str, Any]:
+    """The validation result document (dict in, dict out).
+
+    Args:
+        execution_id: Names the document.
+        verdicts: One per file, in arrival order.
+        files: The batch's files, in the same order: each entry of the result gets the
+            file's ``version_id`` and ``event_time`` (None for both when not given).
+    """
+    pinned = list(files) if files is not None else [BatchFile(v.key) for v in verdicts]
+    if [f.key for f in pinned] != [v.key for v in verdicts]:
+        raise ValueError("the verdicts and the files of a batch must name the same keys in the same order")
+
+    def version(file: BatchFile) -> dict[str, Any]:
+        return {"version_id": file.version_id, "event_time": file.event_time}
+
     valid = [
         {"key": v.key, "dataset": v.dataset, "rows_read": v.rows_read, "rows_not_staged": v.rows_not_staged}
-        for v in verdicts
+        | version(f)
+        for v, f in zip(verdicts, pinned, strict=True)
         if v.valid
     ]
-    invalid = [{"key": v.key, "dataset": v.dataset, "reason": v.reason} for v in verdicts if not v.valid]
+    invalid = [
+        {"key": v.key, "dataset": v.dataset, "reason": v.reason} | version(f)
+        for v, f in zip(verdicts, pinned, strict=True)
+        if not v.valid
+    ]
     return {
         "execution_id": execution_id,
         "keys": [v.key for v in verdicts],
@@ -41,20 +69,37 @@ def build_result(execution_id: str, verdicts: Sequence[ValidationResult]) -> dic
     }
 
 
+def judge(s3: Any, settings: Settings, file: BatchFile) -> tuple[ValidationResult, BatchFile]:
+    """The verdict on one file, and the file with the version that was read.
+
+    A file of no pinned version (an old manifest) is pinned here to its current version.
+    """
+    problem = key_problem(file.key, settings.input_prefix)
+    if problem is not None:
+        dataset = classify(file.key)
+        return ValidationResult(file.key, dataset.name if dataset else None, False, problem), file
+    if file.version_id is None:
+        head = s3io.head_version(s3, settings.bucket, file.key)
+        if head is None:
+            raise StepFailed(f"s3://{settings.bucket}/{file.key} is no longer in the bucket")
+        file = BatchFile(file.key, head.get("VersionId"), file.event_time or head["LastModified"].isoformat())
+    return validate(s3io.S3Source(s3, settings.bucket, file.key, version_id=file.version_id)), file
+
+
 def run(
     settings: Settings,
     execution_id: str,
-    keys: Sequence[str] | None = None,
+    keys: Sequence[BatchFile | str] | None = None,
     *,
     manifest_key: str | None = None,
 ) -> dict[str, Any]:
-    """Validate every key of the batch and store the result document in S3.
+    """Validate every file of the batch and store the result document in S3.
 
     Args:
         settings: Where the bucket is.
         execution_id: Id of the execution; names the result document.
-        keys: Object keys of the batch, in arrival order.
-        manifest_key: A batch manifest to read the keys from instead.
+        keys: The batch's files (or bare keys: their current versions), in arrival order.
+        manifest_key: A batch manifest to read the files from instead.
 
     Returns:
         The result document (also written to ``results/{execution_id}.json``).
@@ -63,13 +108,15 @@ def run(
         if manifest_key is None:
             raise ConfigurationError("give the batch's keys or its manifest")
         keys = read_manifest(settings, manifest_key)
+    files = as_batch_files(keys)
     s3 = s3io.client(settings, "s3")
-    verdicts = []
-    for number, key in enumerate(keys, start=1):
-        verdict = validate(s3io.S3Source(s3, settings.bucket, key))
+    verdicts, judged = [], []
+    for number, file in enumerate(files, start=1):
+        verdict, read = judge(s3, settings, file)
         state = "valid" if verdict.valid else f"INVALID: {verdict.reason}"
-        log.info("validate %d/%d %s: %s", number, len(keys), key, state)
+        log.info("validate %d/%d %s (version %s): %s", number, len(files), file.key, read.version_id, state)
         verdicts.append(verdict)
-    result = build_result(execution_id, verdicts)
+        judged.append(read)
+    result = build_result(execution_id, verdicts, judged)
     s3io.put_json(s3, settings.bucket, result_key(settings, execution_id), result)
     return result

@@ -89,6 +89,55 @@ def test_the_bucket_is_private_encrypted_tls_only_and_expires_its_outputs(templa
     assert statement["Effect"] == "Deny" and statement["Condition"]["Bool"]["aws:SecureTransport"] == "false"
 
 
+def _resource_text(resource: object) -> str:
+    """``!Sub "${DataBucket.Arn}/input/*"`` as its text, ``!GetAtt DataBucket.Arn`` as ``DataBucket.Arn``."""
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        return str(resource["Fn::Sub"])
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        return ".".join(resource["Fn::GetAtt"])
+    return str(resource)
+
+
+def _allowed(role: dict, action: str, resource: str) -> bool:
+    """Whether a role's policies allow ``action`` on exactly ``resource`` (as ``_resource_text`` writes it)."""
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if action in actions and resource in map(_resource_text, resources):
+                return True
+    return False
+
+
+def test_the_bucket_keeps_versions_for_pinned_batches_and_expires_the_old_ones(template):
+    [bucket] = _resources(template, "AWS::S3::Bucket").values()
+    properties = bucket["Properties"]
+    assert properties["VersioningConfiguration"]["Status"] == "Enabled"
+    [rule] = [r for r in properties["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" in r]
+    assert rule["Status"] == "Enabled" and "Prefix" not in rule
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 30
+    assert rule["ExpiredObjectDeleteMarker"] is True
+
+
+def test_every_actor_may_read_or_delete_the_versions_it_pins(template):
+    roles = template["Resources"]
+    bucket, objects = "DataBucket.Arn", "${DataBucket.Arn}/"
+    # The tasks read the pinned version; the orchestrator asks whether it is still there,
+    # and may list the bucket so that a missing key answers 404, not 403.
+    assert _allowed(roles["TaskRole"], "s3:GetObjectVersion", objects + "*")
+    assert _allowed(roles["OrchestratorRole"], "s3:GetObjectVersion", objects + "input/*")
+    assert _allowed(roles["OrchestratorRole"], "s3:ListBucket", bucket)
+    # Read-Validation-Result looks at the destinations and lists the older versions.
+    for action in ("s3:ListBucket", "s3:ListBucketVersions"):
+        assert _allowed(roles["ReadResultRole"], action, bucket)
+    for prefix in ("archive/*", "rejected/*"):
+        assert _allowed(roles["ReadResultRole"], "s3:GetObject", objects + prefix)
+        assert _allowed(roles["StateMachineRole"], "s3:PutObject", objects + prefix)
+    # The state machine copies a version and deletes exactly the versions moved.
+    for action in ("s3:GetObjectVersion", "s3:DeleteObjectVersion"):
+        assert _allowed(roles["StateMachineRole"], action, objects + "input/*")
+
+
 def test_names_and_settings_match_the_local_stack(template):
     settings = Settings()
     resources = template["Resources"]
