@@ -14,7 +14,6 @@ from pipeline_tasks.contract import DATASETS, classify
 from pipeline_tasks.csv_reader import (
     HEADER_LIMIT,
     ROW_REASONS,
-    WRONG_FIELD_COUNT,
     RowProblems,
     check_columns,
     parse_header,
@@ -50,8 +49,10 @@ class ValidationResult:
         dataset: Dataset name, or None for an unknown dataset.
         valid: True when the file will be staged.
         reason: Why the file is invalid (None when valid).
-        rows_read: Data rows in the file (valid files only).
-        rows_not_staged: Rows staging will drop, per reason (valid files only).
+        rows_read: Data rows in the file: rows parsed plus rows dropped by the reader;
+            blank lines are not rows (valid files only).
+        rows_not_staged: Rows staging will drop, per reason; reasons with no rows are
+            left out (valid files only).
     """
 
     key: str
@@ -92,8 +93,8 @@ def validate(source: Source) -> ValidationResult:
                     counts[reason] += count
     except InvalidFile as error:
         return ValidationResult(source.key, dataset.name, False, str(error))
-    counts[WRONG_FIELD_COUNT] = problems.wrong_field_count
-    rows += problems.wrong_field_count
+    counts.update(problems.counts())
+    rows += problems.rows
     return ValidationResult(
         source.key,
         dataset.name,

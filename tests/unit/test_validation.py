@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_tasks.csv_reader import MISSING_KEY, NON_INTEGER_KEY, WRONG_FIELD_COUNT
+from pipeline_tasks.csv_reader import MISSING_KEY, NON_INTEGER_KEY, UNBALANCED_QUOTE, WRONG_FIELD_COUNT
 from pipeline_tasks.io.s3 import LocalSource
 from pipeline_tasks.validation import validate
 
@@ -31,6 +31,8 @@ def _write(tmp_path: Path, name: str, data: bytes | str) -> LocalSource:
             "Num_Of_Item , order_id,USER_ID,status ,created_at,returned_at,shipped_at,delivered_at,x\n",
         ),
         ("orders.csv", f"{ORDERS_HEADER},gender,extra\n{ROW},F,1\n"),
+        ("orders.csv", f"{ORDERS_HEADER},x,X \n{ROW},1,2\n"),
+        ("orders.csv", f"\n  \n{ORDERS_HEADER}\n{ROW}\n"),
         (
             "orders.csv",
             f'"order_id","user_id",status,created_at,returned_at,shipped_at,delivered_at,num_of_item\n{ROW}\n',
@@ -44,6 +46,8 @@ def _write(tmp_path: Path, name: str, data: bytes | str) -> LocalSource:
         "header-only",
         "reordered-cased-spaced",
         "extra-columns",
+        "duplicated-extra-column",
+        "blank-lines-before-header",
         "quoted",
     ],
 )
@@ -56,8 +60,8 @@ def test_valid_files(tmp_path, name, data):
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
-        ("orders.csv", b"", "empty file"),
-        ("orders.csv", b"\xef\xbb\xbf", "empty file"),
+        ("orders.csv", b"", "empty file (0 bytes)"),
+        ("orders.csv", b"\xef\xbb\xbf", "empty file: only a byte-order mark"),
         ("orders.csv", b"\n\n  \n", "no header row"),
         ("orders.csv", f"{ORDERS_HEADER}\n1,2,\xff\n".encode("latin-1"), "not UTF-8"),
         ("orders.csv", b"\xff\xfeo\x00r\x00", "not UTF-8"),
@@ -120,3 +124,60 @@ def test_quoted_newlines_and_quotes_stay_in_one_field(tmp_path):
     data = f'{header}\n1,S1,1.5,Tops,"The ""Best""\nShirt",B,3.0,Women\n'
     verdict = validate(_write(tmp_path, "products.csv", data))
     assert verdict.valid and verdict.rows_read == 1 and verdict.rows_not_staged == {}
+
+
+def test_bom_only_and_empty_are_told_apart(tmp_path):
+    assert validate(_write(tmp_path, "orders.csv", b"")).reason == "empty file (0 bytes)"
+    assert validate(_write(tmp_path, "orders.csv", b"\xef\xbb\xbf")).reason == "empty file: only a byte-order mark"
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_whitespace_only_lines_are_not_rows(tmp_path, end):
+    data = end.join([ORDERS_HEADER, ROW, "   ", "\t", ROW, "", " \t ", "   "]) + end
+    verdict = validate(_write(tmp_path, "orders.csv", data))
+    assert verdict.valid
+    assert verdict.rows_read == 2
+    assert verdict.rows_not_staged == {}
+
+
+def test_an_unclosed_quote_counts_every_swallowed_line(tmp_path):
+    rows = [ROW.replace("1,", f"{i},", 1) for i in range(1, 11)]
+    rows[1] = rows[1].replace("Complete", '"Complete')  # data row 2 opens a quote that never closes
+    verdict = validate(_write(tmp_path, "orders.csv", "\n".join([ORDERS_HEADER, *rows]) + "\n"))
+    assert verdict.valid
+    assert verdict.rows_read == 10
+    assert verdict.rows_not_staged == {UNBALANCED_QUOTE: 9}
+
+
+def test_a_required_column_named_twice_is_invalid_with_its_positions(tmp_path):
+    data = f"{ORDERS_HEADER},Order_ID\n{ROW},2\n"
+    verdict = validate(_write(tmp_path, "orders.csv", data))
+    assert not verdict.valid
+    assert "order_id" in verdict.reason and "columns 1 and 9" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "named"), [(";", "';'-separated"), ("\t", "tab-separated"), ("|", "'|'-separated")]
+)
+def test_another_delimiter_is_named_in_the_reason(tmp_path, delimiter, named):
+    data = f"{ORDERS_HEADER.replace(',', delimiter)}\n{ROW.replace(',', delimiter)}\n"
+    verdict = validate(_write(tmp_path, "orders.csv", data))
+    assert not verdict.valid
+    assert verdict.reason.startswith("missing required column(s) for orders: order_id")
+    assert f"the header looks {named}; files must be comma-separated" in verdict.reason
+
+
+def test_an_invisible_character_in_a_required_name_is_named(tmp_path):
+    header = ORDERS_HEADER.replace("order_id", "user_x", 1).replace("status", "status,order_id\u200b")
+    verdict = validate(_write(tmp_path, "orders.csv", f"{header}\n"))
+    assert not verdict.valid
+    assert "missing required column(s) for orders: order_id" in verdict.reason
+    assert "header column 4 'order_id\\u200b' contains an invisible character U+200B (ZERO WIDTH SPACE)" in (
+        verdict.reason
+    )
+
+
+def test_an_invisible_character_is_not_mentioned_when_the_name_would_still_not_match(tmp_path):
+    header = ORDERS_HEADER.replace("order_id", "order_idx\u200b", 1)
+    verdict = validate(_write(tmp_path, "orders.csv", f"{header}\n"))
+    assert verdict.reason == "missing required column(s) for orders: order_id"
