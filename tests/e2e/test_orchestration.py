@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from builders import csv_bytes, item, order, product
@@ -17,7 +18,7 @@ from expected_states import FLOW, PROCESSED
 from reference import Reference
 
 from pipeline_tasks import executions, orchestrator
-from pipeline_tasks.io import dynamodb
+from pipeline_tasks.io import delta, dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.stack import MotoServer, provision_pipeline
 from pipeline_tasks.settings import Settings
@@ -131,6 +132,103 @@ def test_a_failed_task_fails_the_execution_notifies_and_a_rerun_succeeds(stack):
     for name, data in BATCH:
         ref.load(name, data)
     assert _kpis(stack) == ref.kpis()
+
+
+#: Keys as real exports name them: each ends in archive/ (valid) or rejected/ (invalid).
+ODD_VALID = {
+    "input/products é.csv": csv_bytes("products", [product(1, "Tops"), product(2, "Jeans")]),
+    "input/orders 2025-03.csv": csv_bytes("orders", [order(1, "2024-03-01 10:00:00")]),
+    "input/orders+plus.csv": csv_bytes("orders", [order(2, "2024-03-02 11:00:00")]),
+    "input/orders%25 100%.csv": csv_bytes("orders", [order(3, "2024-03-02 12:00:00")]),
+    "input/orders_日本.csv": csv_bytes("orders", [order(4, "2024-03-03 12:00:00")]),
+    "input/2025/03/order_items#1.csv": csv_bytes("order_items", [item(1, 1, pid=1), item(2, 2, pid=2, price="5.5")]),
+    "input/order_items?2.csv": csv_bytes("order_items", [item(3, 3, pid=1), item(4, 4, pid=2, price="7.25")]),
+}
+ODD_INVALID = {
+    "input/junk #?+%é日本.csv": (b"x\n1\n", "unknown dataset"),
+    "input/orders\u200b.csv": (csv_bytes("orders", [order(9)]), "invisible character U+200B"),
+    "input/2025/ orders.csv": (csv_bytes("orders", [order(9)]), "the file name starts with whitespace"),
+}
+
+
+@pytest.mark.spark
+def test_any_key_ends_in_archive_or_rejected_through_the_state_machine(stack):
+    s3 = s3io.client(stack, "s3")
+    for key, data in [*ODD_VALID.items(), *((k, d) for k, (d, _) in ODD_INVALID.items())]:
+        s3.put_object(Bucket=stack.bucket, Key=key, Body=data)
+    report = _run(stack)
+    assert report.status == "SUCCEEDED", (report.error, report.cause)
+    assert report.states == PROCESSED
+    assert _keys(stack, "input/") == []
+    assert _keys(stack, "archive/") == sorted("archive/" + k.removeprefix("input/") for k in ODD_VALID)
+    assert _keys(stack, "rejected/") == sorted("rejected/" + k.removeprefix("input/") for k in ODD_INVALID)
+    for key, (data, reason) in ODD_INVALID.items():
+        moved = s3.get_object(Bucket=stack.bucket, Key="rejected/" + key.removeprefix("input/"))
+        assert moved["Body"].read() == data and reason in moved["Metadata"]["rejection-reason"]
+        assert unquote(moved["Metadata"]["source-key"]) == key
+    ref = Reference()
+    for key, data in ODD_VALID.items():
+        ref.load(key.rsplit("/", 1)[1], data)
+    assert _kpis(stack) == ref.kpis()
+
+
+def _wait_for_state(settings: Settings, execution_arn: str, state: str, timeout: float = 600) -> None:
+    sfn = s3io.client(settings, "stepfunctions")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        if any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events):
+            return
+        if any(e["type"] in ("ExecutionSucceeded", "ExecutionFailed") for e in events):
+            raise AssertionError(f"the execution ended before entering {state}")
+        time.sleep(0.5)
+    raise AssertionError(f"the execution did not enter {state} within {timeout} s")
+
+
+def _staged_order_ids(settings: Settings) -> list[int]:
+    table = delta.open_table(settings.table_uri("orders"), delta.storage_options(settings))
+    assert table is not None
+    return sorted(delta.read_rows(table, ["order_id"]).column("order_id").to_pylist())
+
+
+@pytest.mark.spark
+def test_a_version_uploaded_during_a_run_stays_in_input_and_the_next_batch_processes_it(stack):
+    s3 = s3io.client(stack, "s3")
+    first = csv_bytes("orders", [order(1, "2024-03-01 10:00:00")])
+    changed = csv_bytes("orders", [order(1, "2024-03-01 10:00:00", status="Returned"), order(2, "2024-03-02 11:00:00")])
+    _put(stack, [("products.csv", BATCH[0][1]), ("orders_part1.csv", first)])
+    outcome = executions.invoke_orchestrator(stack)
+    assert outcome["started"], outcome
+    pinned = {f["key"]: f["version_id"] for f in outcome["files"]}
+    # The changed export arrives once the batch has staged the first one, before it archives.
+    _wait_for_state(stack, outcome["execution_arn"], "TransformationTask")
+    v2 = s3.put_object(Bucket=stack.bucket, Key="input/orders_part1.csv", Body=changed)["VersionId"]
+    report = executions.follow(stack, outcome["execution_arn"], progress=lambda _: None)
+    assert report.status == "SUCCEEDED" and report.states == PROCESSED
+
+    archived = s3.get_object(Bucket=stack.bucket, Key="archive/orders_part1.csv")
+    assert archived["Body"].read() == first  # exactly the version the batch read
+    assert archived["Metadata"]["source-version-id"] == pinned["input/orders_part1.csv"] != v2
+    assert _keys(stack, "input/") == ["input/orders_part1.csv"]
+    current = s3.get_object(Bucket=stack.bucket, Key="input/orders_part1.csv")
+    assert current["VersionId"] == v2 and current["Body"].read() == changed
+    assert _staged_order_ids(stack) == [1]
+
+    # The next trigger finds the new version's event and processes it.
+    second = executions.invoke_orchestrator(stack)
+    assert second["started"], second
+    assert [(f["key"], f["version_id"]) for f in second["files"]] == [("input/orders_part1.csv", v2)]
+    report = executions.follow(stack, second["execution_arn"], progress=lambda _: None)
+    assert report.status == "SUCCEEDED" and report.states == PROCESSED
+    assert _keys(stack, "input/") == []
+    assert _staged_order_ids(stack) == [1, 2]
+    # The plain archive name holds the first version; the second is archived beside it.
+    names = _keys(stack, "archive/")
+    [distinct] = [k for k in names if k.startswith("archive/orders_part1~v")]
+    assert sorted(names) == sorted(["archive/orders_part1.csv", "archive/products.csv", distinct])
+    moved = s3.get_object(Bucket=stack.bucket, Key=distinct)
+    assert moved["Body"].read() == changed and moved["Metadata"]["source-version-id"] == v2
+    assert s3.get_object(Bucket=stack.bucket, Key="archive/orders_part1.csv")["Body"].read() == first
 
 
 def test_a_batch_of_invalid_files_only_rejects_them_and_succeeds(stack):
