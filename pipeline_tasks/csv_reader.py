@@ -20,6 +20,7 @@ import codecs
 import csv
 import io
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -267,6 +268,7 @@ class _LineStream:
         self.lone_cr = False
         self._lines = 0
         self._empty: list[np.ndarray] = []
+        self._empty_lock = threading.Lock()  # Arrow may read on another thread
         self._at_line_start = True
         self._carry = b""
         self._started = False
@@ -278,9 +280,9 @@ class _LineStream:
 
     def take_empty_lines(self) -> np.ndarray:
         """Physical numbers (1-based) of the empty lines scanned since the last call, ascending."""
-        found = np.concatenate(self._empty) if self._empty else np.empty(0, np.int64)
-        self._empty = []
-        return found
+        with self._empty_lock:
+            found, self._empty = self._empty, []
+        return np.concatenate(found) if found else np.empty(0, np.int64)
 
     def _scan(self, data: bytes, *, final: bool) -> None:
         chunk = self._carry + data
@@ -294,10 +296,11 @@ class _LineStream:
             return
         codes = np.frombuffer(chunk, np.uint8)
         line_feeds = int(np.count_nonzero(codes == 10))
-        lone_cr = b"\r" in chunk and int(np.count_nonzero(codes == 13)) != _pairs(chunk, b"\r\n")
-        if lone_cr:
+        has_cr = b"\r" in chunk
+        crlf = _pairs(chunk, b"\r\n") if has_cr else 0
+        if has_cr and crlf != int(np.count_nonzero(codes == 13)):  # a lone "\r" ends a line too
             ends, firsts = self._line_breaks_with_cr(codes)
-        elif self._may_have_empty_line(chunk):
+        elif self._may_have_empty_line(chunk, every_lf_after_cr=has_cr and crlf == line_feeds):
             ends = np.flatnonzero(codes == 10)
             firsts = ends - ((ends > 0) & (codes[np.maximum(ends - 1, 0)] == 13))
         else:  # the common case: count the lines, no empty one to note
@@ -308,16 +311,19 @@ class _LineStream:
             line_starts = np.concatenate(([0 if self._at_line_start else -1], ends[:-1] + 1))
             empty = np.flatnonzero(firsts == line_starts)
             if len(empty):
-                self._empty.append(self._lines + 1 + empty)
+                with self._empty_lock:
+                    self._empty.append(self._lines + 1 + empty)
             self._at_line_start = bool(ends[-1] == len(chunk) - 1)
         else:
             self._at_line_start = False
         self._lines += len(ends)
 
-    def _may_have_empty_line(self, chunk: bytes) -> bool:
+    def _may_have_empty_line(self, chunk: bytes, *, every_lf_after_cr: bool) -> bool:
         """Whether a line may be empty, when every "\r" is part of a "\r\n"."""
         if self._at_line_start and chunk[0] in (10, 13):
             return True
+        if every_lf_after_cr:  # "\r\n" line breaks only: an empty line is a "\n\r"
+            return bool(_pairs(chunk, b"\n\r"))
         return bool(_pairs(chunk, b"\n\n") or (b"\r" in chunk and _pairs(chunk, b"\n\r")))
 
     def _line_breaks_with_cr(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -361,9 +367,12 @@ class _LinePlacer:
         self._empty = np.empty(0, np.int64)  # empty lines not yet passed
         self._empty_passed = 0
         self._pending: list[_Rejected] = []
+        self._pending_lock = threading.Lock()
 
     def on_invalid_row(self, row: pacsv.InvalidRow) -> str:
         """Arrow's invalid-row handler: count the row now, place it with the next batch."""
+        if row.number is None:  # Arrow numbers rows only when reading on one thread
+            raise RuntimeError("Arrow gave no number for a rejected CSV row; line numbers need use_threads=False")
         reason, rows = _rejected_record(row.text)
         if reason == WRONG_FIELD_COUNT:
             self._problems.wrong_field_count += 1
@@ -372,20 +381,23 @@ class _LinePlacer:
         cover = 1 + sum(1 for line in _LINE_BREAK.split(row.text)[1:] if line)
         if len(self._problems.dropped) >= DROPPED_SAMPLE_LIMIT:
             rows = []
-        self._pending.append(_Rejected(row.number, cover, reason, rows))
+        with self._pending_lock:
+            self._pending.append(_Rejected(row.number, cover, reason, rows))
         return "skip"
 
     def place(self, batch: pa.RecordBatch) -> np.ndarray:
         """Physical lines of a batch's accepted records; also places the rejected records around them."""
         self._take_empty_lines()
         count = batch.num_rows
-        if not self._pending:  # the common case: every record of the batch was accepted
+        with self._pending_lock:
+            pending = sorted(self._pending, key=lambda r: r.record)
+        if not pending:  # the common case: every record of the batch was accepted
             covers = self._covers(batch)
             lines = self._physical(self._next_position + np.cumsum(covers) - covers)
             self._next_position += int(covers.sum())
             self._next_record += count
             return lines
-        rejected = np.fromiter((r.record for r in self._pending), np.int64, len(self._pending))
+        rejected = np.fromiter((r.record for r in pending), np.int64, len(pending))
         rejected -= self._next_record
         # The i-th accepted record takes the i-th number no rejected record took.
         free_before = rejected - np.arange(len(rejected))
@@ -400,13 +412,14 @@ class _LinePlacer:
             raise RuntimeError("line numbering lost track of Arrow's records")
         covers = np.empty(records, np.int64)
         covers[accepted] = self._covers(batch)
-        covers[rejected[:placed]] = [r.cover for r in self._pending[:placed]]
+        covers[rejected[:placed]] = [r.cover for r in pending[:placed]]
         lines = self._physical(self._next_position + np.cumsum(covers) - covers)
         self._next_position += int(covers.sum())
         self._next_record += records
-        for entry, line in zip(self._pending[:placed], lines[rejected[:placed]].tolist(), strict=True):
+        for entry, line in zip(pending[:placed], lines[rejected[:placed]].tolist(), strict=True):
             self._drop(entry, line)
-        del self._pending[:placed]
+        with self._pending_lock:
+            self._pending = [r for r in self._pending if r.record >= self._next_record]
         return lines[accepted]
 
     def finish(self) -> None:
@@ -441,7 +454,8 @@ class _LinePlacer:
         breaks = (b"\n", b"\r") if self._stream.lone_cr else (b"\n",)
         for column in batch.columns:
             data = column.buffers()[2]
-            if data is None or not any(b in data.to_pybytes() for b in breaks):
+            values = data.to_pybytes() if data is not None else b""
+            if not any(b in values for b in breaks):
                 continue
             holds = pc.match_substring(column, "\n")
             if self._stream.lone_cr:
@@ -487,7 +501,7 @@ def read_raw_batches(
         quoted_strings_can_be_null=False,
     )
     parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=placer.on_invalid_row)
-    # One thread: Arrow numbers the rows it rejects only then (and measured no slower here).
+    # One thread: only then does Arrow number the rows it rejects.
     read = pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=False, skip_rows=header.last_line, column_names=names)
     wanted = [header.index_of(c) for c in dataset.required_columns]
     if header.ends_file:
@@ -500,7 +514,8 @@ def read_raw_batches(
             yield pa.RecordBatch.from_arrays([*columns, line], names=[*dataset.required_columns, LINE_COLUMN])
     except pa.ArrowInvalid as error:
         message = str(error)
-        if "UTF8" in message or "UTF-8" in message:
+        # A rejected row Arrow cannot decode reaches no handler: its text shows U+FFFD instead.
+        if "UTF8" in message or "UTF-8" in message or "\ufffd" in message:
             raise InvalidFile(f"not UTF-8 text: {message}") from None
         raise InvalidFile(f"not a CSV file: {message}") from None
     placer.finish()

@@ -90,7 +90,7 @@ def validate(source: Source) -> ValidationResult:
             for batch in read_raw_batches(stream, header, dataset, problems):
                 rows += batch.num_rows
                 for reason, count in count_key_problems(batch, dataset).items():
-                    counts[reason] += count
+                    counts[reason] = counts.get(reason, 0) + count
     except InvalidFile as error:
         return ValidationResult(source.key, dataset.name, False, str(error))
     counts.update(problems.counts())

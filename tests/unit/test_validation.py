@@ -97,6 +97,15 @@ def test_invalid_utf8_deep_in_a_large_file_is_found(tmp_path):
     assert not verdict.valid and "not UTF-8" in verdict.reason
 
 
+# pyarrow cannot decode the row's text for the handler: it reports that as unraisable, then fails the read.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_invalid_utf8_in_a_row_with_a_wrong_field_count_is_not_utf8(tmp_path):
+    rows = "".join(f"{i},10,Complete,2024-01-01 10:00:00,,,,1\n" for i in range(200_000))
+    data = f"{ORDERS_HEADER}\n{rows}".encode() + b"9,\xff\n"
+    verdict = validate(_write(tmp_path, "orders.csv", data))
+    assert not verdict.valid and verdict.reason.startswith("not UTF-8 text")
+
+
 def test_row_problems_are_counted_not_rejected(tmp_path):
     data = "\n".join(
         [
