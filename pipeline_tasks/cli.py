@@ -11,9 +11,13 @@ import threading
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline_tasks.io.published import TableCheck
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="execute the explore notebooks in place on the seeded stack (their committed outputs) and stop",
     )
+
+    heal = commands.add_parser(
+        "reconcile",
+        help="compare every KPI item in DynamoDB with the published-KPI record and repair what differs",
+        description="Read OrderKPIs and CategoryKPIs in full and compare every item with the published-KPI record "
+        "(the KPIs of the staged snapshot the last transform wrote): put missing or changed items, delete stale "
+        "ones. Each transform already checks the tables cheaply (table identity, item count) and repairs one that "
+        "fails; this also finds an item edited in place. Do not run it while a transform runs. Exit codes: "
+        "0 in sync or repaired, 1 differences found with --dry-run, 4 nothing to reconcile against (run a full "
+        "recompute), a KPI table missing, or a transform ran meanwhile.",
+    )
+    heal.add_argument("--dry-run", action="store_true", help="compare and report; write nothing")
 
     upload = commands.add_parser("upload", help="upload files to input/ (their S3 events queue them)")
     upload.add_argument("files", nargs="+", type=Path)
@@ -173,6 +189,28 @@ def _settings() -> Settings:
     from pipeline_tasks.local.stack import attached_settings
 
     return attached_settings()
+
+
+def _reconcile(dry_run: bool) -> int:
+    from pipeline_tasks.steps import transform
+
+    report = transform.reconcile(_settings(), dry_run=dry_run)
+    for table in report.tables:
+        print(reconcile_line(table))
+    if report.skipped_days:
+        print(f"skipped {len(report.skipped_days)} day(s) a failed transform left dirty (the next one recomputes them)")
+    return 1 if dry_run and not report.in_sync else 0
+
+
+def reconcile_line(table: TableCheck) -> str:
+    """One table's outcome of ``reconcile``, on one line."""
+    counts = f"{table.expected_items} items recorded, {table.found_items} found, {table.matching} matching"
+    identity = "; a new table since the last transform" if table.identity_changed else ""
+    if table.action == "none":
+        return f"{table.table}: in sync ({counts}{identity})"
+    if table.action == "would repair":
+        return f"{table.table}: would put {table.put}, delete {table.deleted} ({counts}{identity}; dry run)"
+    return f"{table.table}: repaired: {table.put} put, {table.deleted} deleted ({counts}{identity})"
 
 
 def _upload(files: Sequence[Path]) -> int:
@@ -306,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 open_browser=not args.no_browser,
                 refresh=args.refresh_outputs,
             )
+        if args.command == "reconcile":
+            return _reconcile(args.dry_run)
         if args.command == "upload":
             return _upload(args.files)
         if args.command == "trigger":

@@ -121,6 +121,46 @@ def scan_items(dynamodb: Any, spec: TableSpec, attributes: Sequence[str] | None 
             yield _deserialize(item)
 
 
+def table_identity(dynamodb: Any, spec: TableSpec) -> dict[str, str] | None:
+    """What tells the table apart from an earlier table of the same name; None when there is none.
+
+    From DescribeTable: its ``TableId`` (a UUID DynamoDB generates when it creates the
+    table), or, where the service reports none (the local moto server), its ARN and
+    creation time. A table restored from a backup is a new table with the old name
+    (docs.aws.amazon.com/amazondynamodb/latest/developerguide/pointintimerecovery_restores.html:
+    "The recovery process restores to a new DynamoDB table"), so its identity changes.
+    """
+    try:
+        table = dynamodb.describe_table(TableName=spec.name)["Table"]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return None
+    if table.get("TableId"):
+        return {"TableId": table["TableId"]}
+    return {"TableArn": table["TableArn"], "CreationDateTime": table["CreationDateTime"].isoformat()}
+
+
+def count_items(dynamodb: Any, spec: TableSpec, *, segments: int = 1) -> int:
+    """How many items the table holds now: a consistent Scan with ``Select=COUNT``, every page.
+
+    Not DescribeTable's ``ItemCount``: "DynamoDB updates this value approximately every six
+    hours. Recent changes might not be reflected in this value." (Amazon DynamoDB API
+    Reference, TableDescription; the same words in botocore's service model). A COUNT scan
+    reads, and is billed for, every item, but returns no item: 1 MB of items per page.
+    ``segments`` > 1 counts that many segments of a parallel scan at once.
+    """
+
+    def count(segment: int) -> int:
+        request: dict[str, Any] = {"TableName": spec.name, "Select": "COUNT", "ConsistentRead": True}
+        if segments > 1:
+            request |= {"Segment": segment, "TotalSegments": segments}
+        return sum(page["Count"] for page in dynamodb.get_paginator("scan").paginate(**request))
+
+    if segments == 1:
+        return count(0)
+    with ThreadPoolExecutor(max_workers=segments, thread_name_prefix=f"count-{spec.name}") as pool:
+        return sum(pool.map(count, range(segments)))
+
+
 def get_items(
     dynamodb: Any, spec: TableSpec, keys: Iterable[Key], attributes: Sequence[str] | None = None
 ) -> dict[Key, dict[str, Any]]:

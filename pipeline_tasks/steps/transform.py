@@ -7,17 +7,20 @@ days and the data files that hold their orders and items (while the JVM
 starts), and Spark reads only those files. For those days the tables are made
 to hold exactly the contract's KPIs: changed items are put, stale ones
 deleted, unchanged ones left alone, judged against the record of what was
-published (``io.published``), not by reading DynamoDB back. The checkpoint
-moves only after every write succeeded, so a failed run is repeated in full
-by the next one.
+published (``io.published``), not by reading DynamoDB back. Each run first
+checks that record against the tables (identity and item count, one
+DescribeTable and one COUNT scan per table) and repairs a table that fails;
+``reconcile`` compares every item on demand. The checkpoint moves only after
+every write succeeded, so a failed run is repeated in full by the next one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, localcontext
 from typing import Any
@@ -37,6 +40,7 @@ from pipeline_tasks.contract import (
     UNKNOWN,
     Dataset,
 )
+from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import delta, dynamodb, published
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
@@ -219,6 +223,97 @@ def run(
                     future.result().stop()
 
 
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What ``reconcile`` found in each KPI table and did about it.
+
+    Attributes:
+        tables: Each table compared item by item with the record (``published.TableCheck``).
+        skipped_days: Days left out: a failed transform left them dirty, and the next one
+            recomputes and reads them back.
+        dry_run: Nothing was written.
+    """
+
+    tables: tuple[published.TableCheck, ...]
+    skipped_days: tuple[str, ...]
+    dry_run: bool
+
+    @property
+    def in_sync(self) -> bool:
+        """Whether the tables held exactly the record's items before any repair."""
+        return all(table.put == 0 and table.deleted == 0 for table in self.tables)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tables": [table.to_json() for table in self.tables],
+            "skipped_days": list(self.skipped_days),
+            "dry_run": self.dry_run,
+        }
+
+
+def reconcile(settings: Settings, *, dry_run: bool = False, execution_id: str | None = None) -> ReconcileReport:
+    """Compare every item of both KPI tables with the published-KPI record, and repair what differs.
+
+    What a transform's count check cannot see, such as an item edited in place, this
+    finds: both tables are read in full (a consistent Scan each) and compared item by
+    item with the record (``published.differences``); missing and changed items are
+    put, items the record does not hold are deleted. Days a failed transform left
+    dirty are skipped. Nothing is written when the checkpoint moved while the tables
+    were read (a transform ran meanwhile), nor with ``dry_run``. The checkpoint is
+    never written: a transform records a new table identity itself.
+
+    Args:
+        settings: Bucket and table names.
+        dry_run: Compare and report only.
+        execution_id: Recorded on every item put (``reconcile-{UTC time}`` by default).
+
+    Raises:
+        StepFailed: No record the checkpoint vouches for (a full recompute starts one), a KPI
+            table does not exist, or a transform moved the checkpoint meanwhile.
+    """
+    s3 = s3io.client(settings, "s3")
+    specs = (order_kpis_spec(settings), category_kpis_spec(settings))
+    checkpoint = s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings))
+    record = None if checkpoint is None else _read_record(s3, settings, checkpoint, specs)
+    if record is None or checkpoint is None:
+        raise StepFailed(
+            "no published-KPI record to reconcile against: run a full recompute "
+            "(ecom-pipeline notebook transform -p execution_id ID -p full true), which rewrites both tables"
+        )
+    skip_days = sorted(d.isoformat() for d in _dirty_days(checkpoint))
+    states = _stored_states(checkpoint["published"])
+    client = s3io.client(settings, "dynamodb")
+    plans = []
+    for spec in specs:
+        identity = dynamodb.table_identity(client, spec)
+        if identity is None:
+            raise StepFailed(f"KPI table {spec.name} does not exist: create it (infra/), then reconcile again")
+        state = states.get(spec.name)
+        checked = published.TableCheck(
+            spec.name,
+            identity,
+            state is not None and state.identity != identity,
+            published.count(record, spec),
+            None,
+        )
+        plans.append((checked, published.plan_repair(client, spec, record, skip_days=skip_days)))
+    writing = not dry_run and any(plan.changes_anything for _, plan in plans)
+    if writing:
+        if s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings)) != checkpoint:
+            raise StepFailed("a transform ran while the tables were read: nothing written; run reconcile again")
+        now = datetime.now(UTC)
+        extra = {
+            "execution_id": execution_id or f"reconcile-{now.strftime('%Y%m%dT%H%M%SZ')}",
+            "updated_at": now.isoformat(timespec="seconds"),
+        }
+        resource = s3io.resource(settings, "dynamodb")
+        for _, plan in plans:
+            if plan.changes_anything:
+                published.apply_repair(resource, plan, extra)
+    tables = tuple(plan.outcome(checked, applied=writing, limit=REPORTED_CHANGES) for checked, plan in plans)
+    return ReconcileReport(tables, tuple(skip_days), dry_run)
+
+
 def _run(
     settings: Settings,
     execution_id: str,
@@ -238,12 +333,24 @@ def _run(
     tables = {d.name: delta.ensure_table(settings.table_uri(d.name), d, options) for d in DATASETS}
     versions = {name: table.version() for name, table in tables.items()}
     checkpoint = None if full else s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings))
+    phases["open tables"] = _lap(started, phases)
+
+    dynamodb_client = s3io.client(settings, "dynamodb")
+    resource = s3io.resource(settings, "dynamodb")
+    order_spec, category_spec = order_kpis_spec(settings), category_kpis_spec(settings)
+    specs = (order_spec, category_spec)
+    extra = {"execution_id": execution_id, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    record = None if checkpoint is None else _read_record(s3, settings, checkpoint, specs)
+    checks = _check_tables(dynamodb_client, resource, specs, checkpoint, record, extra)
+    if record is None and any(check.action == "full recompute" for check in checks):
+        checkpoint = None
+    phases["check KPI tables"] = _lap(started, phases)
+
     dirty_days = _dirty_days(checkpoint)
     unchanged = checkpoint is not None and checkpoint["versions"] == versions and not dirty_days
     get_spark = None
     if not unchanged:
         get_spark = start_spark(checkpoint is not None and _little_work(tables, checkpoint["versions"], versions))
-    phases["open tables"] = _lap(started, phases)
 
     dates: list[date] | None = None
     categories: set[str] = set()
@@ -276,12 +383,8 @@ def _run(
     desired_orders: dict[dynamodb.Key, dict[str, Any]] = {(d,): i for d, i in order_kpi_items(order_rows).items()}
     desired_categories = category_kpi_items(category_rows)
 
-    dynamodb_client = s3io.client(settings, "dynamodb")
-    order_spec, category_spec = order_kpis_spec(settings), category_kpis_spec(settings)
-    specs = (order_spec, category_spec)
     desired = {order_spec: desired_orders, category_spec: desired_categories}
     days = None if dates is None else [d.isoformat() for d in dates]
-    record = None if days is None else _read_record(s3, settings, checkpoint, specs)
     read_back: list[str] | str
     if days is None:
         existing = {
@@ -303,8 +406,6 @@ def _run(
     changing = any(puts or deletes for puts, deletes, _ in diffs.values())
     if changing:
         _mark_dirty(s3, settings, days)
-    resource = s3io.resource(settings, "dynamodb")
-    extra = {"execution_id": execution_id, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     written = {}
     for spec in specs:
         puts, deletes, unchanged_items = diffs[spec]
@@ -323,10 +424,15 @@ def _run(
     phases["write DynamoDB"] = _lap(started, phases)
     new_checkpoint: dict[str, Any] = {"versions": versions, "execution_id": execution_id}
     if days is None or record is not None:
-        if days is None or changing or dirty_days:
-            base = published.empty(specs) if record is None else record
-            published.write(s3, settings.bucket, record_key(settings), published.replaced(base, desired, days))
-        new_checkpoint["published"] = {"tables": [spec.name for spec in specs], "dirty_days": []}
+        final = record
+        if final is None or days is None or changing or dirty_days:
+            final = published.replaced(published.empty(specs) if record is None else record, desired, days)
+            published.write(s3, settings.bucket, record_key(settings), final)
+        new_checkpoint["published"] = {
+            "tables": [spec.name for spec in specs],
+            "dirty_days": [],
+            "table_states": _table_states(dynamodb_client, specs, final, checks),
+        }
     s3io.put_json(s3, settings.bucket, checkpoint_key(settings), new_checkpoint)
     report = {
         "execution_id": execution_id,
@@ -339,6 +445,9 @@ def _run(
         "money_sums": "int64 parts" if money_parts else "decimal",
         # Days whose items were read back from DynamoDB ("all": a scan); the others came from the record.
         "read_back_days": read_back,
+        # Each KPI table checked against the record before the run (identity, item count), and
+        # repaired from it when the check failed; empty when no record was vouched for.
+        "table_checks": [check.to_json() for check in checks],
         "tables": written,
         "order_kpis": [_jsonable(i) for i in desired_orders.values()],
         "seconds": round(time.perf_counter() - started, 3),
@@ -372,6 +481,87 @@ def _read_record(
             "no published-KPI record at %s: reading DynamoDB; a full run starts a new one", record_key(settings)
         )
         return None
+
+
+def _check_tables(
+    client: Any,
+    resource: Any,
+    specs: Sequence[dynamodb.TableSpec],
+    checkpoint: Mapping[str, Any] | None,
+    record: pa.Table | None,
+    extra: Mapping[str, Any],
+) -> list[published.TableCheck]:
+    """Check each KPI table against the published-KPI record; repair a table that fails.
+
+    The check is one DescribeTable and one COUNT scan per table (``published.check``):
+    the table must be the one the record was written to and hold as many items. A
+    table that fails is read back in full and made to hold the record's items, except
+    on the dirty days (those are recomputed and read back by this run anyway). Without
+    the record, a table that fails is marked ``full recompute``: the run recomputes
+    every day. A missing table is reported and left to fail the run's writes.
+    Empty when the checkpoint vouches for no record of these tables.
+    """
+    state = (checkpoint or {}).get("published")
+    if state is None or state["tables"] != [spec.name for spec in specs]:
+        return []
+    states = _stored_states(state)
+    if record is None and set(states) != {spec.name for spec in specs}:
+        return []  # a checkpoint from before tables were checked, and no record: nothing to count against
+    skip_days = [d.isoformat() for d in _dirty_days(checkpoint)]
+    checks = []
+    for spec in specs:
+        expected = states[spec.name].items if record is None else published.count(record, spec)
+        checked = published.check(client, spec, states.get(spec.name), expected)
+        if checked.found_items is None:
+            log.warning("%s does not exist: this run cannot repair it, and fails if it writes to it", spec.name)
+        elif checked.matches:
+            log.info("%s matches the published-KPI record (%d items)", spec.name, checked.found_items)
+        elif record is None:
+            log.warning(
+                "%s does not match the checkpoint (identity changed: %s; %d items expected, %d found) and the "
+                "published-KPI record is missing: recomputing every day",
+                spec.name,
+                checked.identity_changed,
+                checked.expected_items,
+                checked.found_items,
+            )
+            checked = replace(checked, action="full recompute")
+        else:
+            plan = published.plan_repair(client, spec, record, skip_days=skip_days)
+            if plan.changes_anything:
+                published.apply_repair(resource, plan, extra)
+            log.warning(
+                "%s failed its check against the published-KPI record (identity changed: %s; %d items "
+                "recorded, %d found): %d put, %d deleted from the record, %d items matched",
+                spec.name,
+                checked.identity_changed,
+                checked.expected_items,
+                checked.found_items,
+                len(plan.puts),
+                len(plan.deletes),
+                plan.matching,
+            )
+            checked = plan.outcome(checked, applied=True, limit=REPORTED_CHANGES)
+        checks.append(checked)
+    return checks
+
+
+def _stored_states(state: Mapping[str, Any]) -> dict[str, published.TableState]:
+    return {name: published.TableState.from_json(doc) for name, doc in state.get("table_states", {}).items()}
+
+
+def _table_states(
+    client: Any, specs: Sequence[dynamodb.TableSpec], record: pa.Table, checks: Sequence[published.TableCheck]
+) -> dict[str, Any]:
+    """What the new checkpoint remembers of each table: its identity (as checked, or described now) and count."""
+    identities = {check.table: check.identity for check in checks}
+    return {
+        spec.name: published.TableState(
+            identities[spec.name] if spec.name in identities else dynamodb.table_identity(client, spec),
+            published.count(record, spec),
+        ).to_json()
+        for spec in specs
+    }
 
 
 def _mark_dirty(s3: Any, settings: Settings, days: list[str] | None) -> None:
