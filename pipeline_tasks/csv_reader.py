@@ -272,11 +272,24 @@ class _LineStream:
         self._at_line_start = True
         self._carry = b""
         self._started = False
+        #: The last byte read.
+        self.last_byte = b""
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
         self._scan(data, final=not data)
+        self.last_byte = data[-1:] or self.last_byte
         return data
+
+    @property
+    def line_breaks(self) -> int:
+        """Line breaks scanned."""
+        return self._lines
+
+    @property
+    def line_count(self) -> int:
+        """Physical lines scanned, a last line without a line break included (final once read to the end)."""
+        return self._lines + (0 if self._at_line_start else 1)
 
     def take_empty_lines(self) -> np.ndarray:
         """Physical numbers (1-based) of the empty lines scanned since the last call, ascending."""
@@ -368,6 +381,7 @@ class _LinePlacer:
         self._empty_passed = 0
         self._pending: list[_Rejected] = []
         self._pending_lock = threading.Lock()
+        self._last_is_accepted = False
 
     def on_invalid_row(self, row: pacsv.InvalidRow) -> str:
         """Arrow's invalid-row handler: count the row now, place it with the next batch."""
@@ -396,6 +410,7 @@ class _LinePlacer:
             lines = self._physical(self._next_position + np.cumsum(covers) - covers)
             self._next_position += int(covers.sum())
             self._next_record += count
+            self._last_is_accepted = self._last_is_accepted or count > 0
             return lines
         rejected = np.fromiter((r.record for r in pending), np.int64, len(pending))
         rejected -= self._next_record
@@ -408,6 +423,8 @@ class _LinePlacer:
         run = rejected[placed:] - (last + 1) - np.arange(len(rejected) - placed)
         placed += int(np.argmax(run != 0)) if run.any() else len(run)
         records = placed + count
+        if records:
+            self._last_is_accepted = last == records - 1
         if last >= records or (placed and rejected[placed - 1] >= records):
             raise RuntimeError("line numbering lost track of Arrow's records")
         covers = np.empty(records, np.int64)
@@ -427,6 +444,29 @@ class _LinePlacer:
         self.place(pa.RecordBatch.from_pylist([]))
         if self._pending:
             raise RuntimeError("line numbering lost track of Arrow's records")
+
+    def last_is_unclosed(self, values: list[str]) -> bool:
+        """Whether the last record is an accepted one whose last field opened a quote that never closed.
+
+        Arrow accepts such a record when its field count is right: the field swallows
+        the rest of the file. With a line break at the end of the file, the record then
+        ends one line after the file's last line; without one, the file does not end
+        with the quote that a field holding a line break needs. Call at the end of the file.
+        """
+        if not self._last_is_accepted or not _LINE_BREAK.search(values[-1]):
+            return False
+        self._take_empty_lines()
+        last_line = self._physical(np.array([self._next_position - 1]))[0]
+        if self._stream.line_count > self._stream.line_breaks:  # no line break at the end
+            return self._stream.last_byte != b'"'
+        return bool(last_line > self._stream.line_count)
+
+    def unaccept_last(self, values: list[str], line: int) -> None:
+        """Count the last accepted record (its values, from ``line``) as lines swallowed by a quote."""
+        text = ",".join([*values[:-1], '"' + values[-1]])  # as written, but for doubled quotes
+        rows = _LINE_BREAK.split(text)
+        self._problems.unbalanced_quote += sum(1 for row in rows if row.strip())
+        self._drop(_Rejected(0, 0, UNBALANCED_QUOTE, rows), line)
 
     def _take_empty_lines(self) -> None:
         found = self._stream.take_empty_lines()
@@ -506,12 +546,19 @@ def read_raw_batches(
     wanted = [header.index_of(c) for c in dataset.required_columns]
     if header.ends_file:
         return  # Arrow cannot skip a header that has no line break after it
+    # The last batch is held back until the end of the file: its last row may have to be dropped.
+    held: tuple[pa.RecordBatch, list[str]] | None = None
     try:
         reader = pacsv.open_csv(lines, read_options=read, parse_options=parse, convert_options=convert)
         for batch in reader:
             line = pa.array(placer.place(batch), pa.int64())
+            if not batch.num_rows:
+                continue
+            if held is not None:
+                yield held[0]
             columns = [batch.column(i) for i in wanted]
-            yield pa.RecordBatch.from_arrays([*columns, line], names=[*dataset.required_columns, LINE_COLUMN])
+            rows = pa.RecordBatch.from_arrays([*columns, line], names=[*dataset.required_columns, LINE_COLUMN])
+            held = rows, [column[-1].as_py() for column in batch.columns]
     except pa.ArrowInvalid as error:
         message = str(error)
         # A rejected row Arrow cannot decode reaches no handler: its text shows U+FFFD instead.
@@ -519,6 +566,12 @@ def read_raw_batches(
             raise InvalidFile(f"not UTF-8 text: {message}") from None
         raise InvalidFile(f"not a CSV file: {message}") from None
     placer.finish()
+    if held is not None:
+        rows, last_values = held
+        if placer.last_is_unclosed(last_values):
+            placer.unaccept_last(last_values, rows.column(LINE_COLUMN)[-1].as_py())
+            rows = rows.slice(0, rows.num_rows - 1)
+        yield rows
 
 
 def empty_raw_table(dataset: Dataset) -> pa.Table:

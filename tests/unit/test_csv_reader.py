@@ -196,3 +196,23 @@ def test_lines_of_random_files_match_where_they_were_written(monkeypatch, seed):
     assert rows == expected
     assert [d.line for d in problems.dropped] == wrong
     assert problems.counts() == {WRONG_FIELD_COUNT: len(wrong), UNBALANCED_QUOTE: 0}
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", ""], ids=["lf", "crlf", "no-final-line-break"])
+def test_a_quote_never_closed_in_the_last_field_swallows_the_rest_of_the_file(end):
+    # Arrow accepts such a record (its field count is right); it is taken back at the end of the file.
+    body = [f"{i},10,Complete,2024-01-01 10:00:00,,,,{i}" for i in range(1, 11)]
+    body[1] = body[1][:-1] + '"2'  # line 3: the last field opens a quote
+    data = ("\n".join([HEADER, *body]) + end).encode()
+    rows, problems = read(data)
+    assert rows == [("1", 2)]
+    assert problems.counts() == {WRONG_FIELD_COUNT: 0, UNBALANCED_QUOTE: 9}
+    assert [d.line for d in problems.dropped] == list(range(3, 12))
+    assert [d.text for d in problems.dropped[1:]] == body[2:]
+
+
+@pytest.mark.parametrize("end", ["\n", ""], ids=["lf", "no-final-line-break"])
+def test_a_closed_quote_in_the_last_field_of_the_last_row_is_a_row(end):
+    rows, problems = read((f'{HEADER}\n{row(1)}\n{row(2)[:-1]}"line\nbreak\n"' + end).encode())
+    assert rows == [("1", 2), ("2", 3)]
+    assert problems.rows == 0
