@@ -34,6 +34,12 @@ internals they rely on and fails loudly when an upgrade moved them.
    (``{Bucket, Key, VersionId}``), which boto3 encodes once — as AWS receives it.
    A source that is not validly encoded (a bare ``#`` or ``?``) is passed on as given
    and fails as it would on AWS.
+6. **S3 event records that name the version.** An S3 event record carries the
+   version it created (``s3.object.versionId``, in a versioned bucket) and a
+   ``sequencer`` that orders the events of one key; moto's records carry neither, so
+   the orchestrator would pin every file by HeadObject instead of by its event. The
+   records get both: the key's version id, and a hexadecimal sequencer that grows
+   with every event this server sends.
 """
 
 from __future__ import annotations
@@ -99,6 +105,13 @@ def check() -> None:
         problems.append("StateTaskServiceAwsSdk now normalises its parameters itself: review workaround 5")
     if "boto_client_for" not in _source(StateTaskServiceAwsSdk._eval_service_task):
         problems.append("moto's aws-sdk task no longer calls the service through a boto3 client: review workaround 5")
+    from moto.s3 import notifications
+
+    record = _source(notifications._get_s3_event)
+    if "versionId" in record or "sequencer" in record:
+        problems.append("moto's S3 event records now carry versionId or a sequencer: review workaround 6")
+    if "_get_s3_event(" not in _source(notifications.send_event):
+        problems.append("moto's send_event no longer builds its records with _get_s3_event: review workaround 6")
     if problems:
         raise RuntimeError("moto changed under the local stack's workarounds: " + "; ".join(problems))
 
@@ -113,6 +126,7 @@ def apply(*, workdir: Path, log_dir: Path) -> EcsAgent:
     """Apply the workarounds; return the (started) ECS agent."""
     check()
     _decode_copy_sources()
+    _name_versions_in_s3_events()
     _name_network_interfaces()
     _normalise_ecs_integration()
     _serve_lambda_handlers()
@@ -164,6 +178,30 @@ def _decode_copy_sources() -> None:
                 parameters["CopySource"] = decoded
 
     StateTaskServiceAwsSdk._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
+
+
+def _name_versions_in_s3_events() -> None:
+    from moto.s3 import notifications
+
+    original = notifications._get_s3_event
+    lock = threading.Lock()
+    last = [0]
+
+    def sequencer() -> str:
+        with lock:  # strictly growing, whatever the clock does
+            last[0] = max(last[0] + 1, time.time_ns())
+            return f"{last[0]:016X}"
+
+    def get_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        event: dict[str, Any] = original(event_name, bucket, key, notification_id)
+        for record in event["Records"]:
+            s3_object = record["s3"]["object"]
+            if bucket.is_versioned and key.version_id not in (None, "null"):
+                s3_object["versionId"] = key.version_id
+            s3_object["sequencer"] = sequencer()
+        return event
+
+    notifications._get_s3_event = get_s3_event
 
 
 def _name_network_interfaces() -> None:

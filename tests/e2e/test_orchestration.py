@@ -124,6 +124,7 @@ def test_a_failed_task_fails_the_execution_notifies_and_a_rerun_succeeds(stack):
     outcome = orchestrator.rerun(stack, failed.name)
     assert outcome.started and outcome.execution_id == f"{failed.name}-rerun-1"
     assert outcome.keys == ["input/products.csv", "input/orders.csv", "input/order_items.csv"]
+    assert outcome.keys_skipped == ["input/junk.csv"]  # its pinned version was moved to rejected/
     rerun = executions.follow(stack, str(outcome.execution_arn), progress=lambda _: None)
     assert rerun.status == "SUCCEEDED" and rerun.states == PROCESSED
     assert _keys(stack, "input/") == []
@@ -132,6 +133,8 @@ def test_a_failed_task_fails_the_execution_notifies_and_a_rerun_succeeds(stack):
     for name, data in BATCH:
         ref.load(name, data)
     assert _kpis(stack) == ref.kpis()
+    again = orchestrator.rerun(stack, failed.name)  # every pinned version is gone now
+    assert not again.started and sorted(again.keys_skipped) == sorted(f"input/{name}" for name, _ in BATCH)
 
 
 #: Keys as real exports name them: each ends in archive/ (valid) or rejected/ (invalid).
@@ -281,6 +284,9 @@ def test_duplicate_s3_events_for_one_object_make_one_file(stack):
         for m in sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
         if "junk.csv" in m["Body"]
     ]
+    [record] = json.loads(message["Body"])["Records"]  # as AWS sends it: the version created, a sequencer
+    head = s3io.client(stack, "s3").head_object(Bucket=stack.bucket, Key="input/junk.csv")
+    assert record["s3"]["object"]["versionId"] == head["VersionId"] and record["s3"]["object"]["sequencer"]
     sqs.send_message(QueueUrl=stack.queue_url, MessageBody=message["Body"])  # SQS delivers at least once
     outcome = executions.invoke_orchestrator(stack)
     assert outcome["keys"] == ["input/junk.csv"]
@@ -289,6 +295,21 @@ def test_duplicate_s3_events_for_one_object_make_one_file(stack):
     late = executions.invoke_orchestrator(stack)
     assert not late["started"] and late["keys_skipped"] == ["input/junk.csv"]
     assert late["messages_deleted"] == 1
+
+
+def test_two_uploads_of_one_name_before_a_trigger_make_one_file_of_the_newest(stack):
+    s3 = s3io.client(stack, "s3")
+    s3.put_object(Bucket=stack.bucket, Key="input/junk.csv", Body=b"x\n1\n")
+    newest = s3.put_object(Bucket=stack.bucket, Key="input/junk.csv", Body=b"y\n2\n")["VersionId"]
+    outcome = executions.invoke_orchestrator(stack)
+    assert [(f["key"], f["version_id"]) for f in outcome["files"]] == [("input/junk.csv", newest)]
+    report = executions.follow(stack, outcome["execution_arn"], progress=lambda _: None)
+    assert report.status == "SUCCEEDED" and report.states == [*FLOW, "NoValidFiles"]
+    moved = s3.get_object(Bucket=stack.bucket, Key="rejected/junk.csv")
+    assert moved["Body"].read() == b"y\n2\n" and moved["Metadata"]["source-version-id"] == newest
+    # The older version went with the newest: nothing comes back to input/.
+    assert _keys(stack, "input/") == []
+    assert s3.list_object_versions(Bucket=stack.bucket, Prefix="input/").get("Versions", []) == []
 
 
 def test_a_poison_message_ends_in_the_dead_letter_queue(tmp_path):
