@@ -74,15 +74,15 @@ def judge(s3: Any, settings: Settings, file: BatchFile) -> tuple[ValidationResul
 
     A file of no pinned version (an old manifest) is pinned here to its current version.
     """
-    problem = key_problem(file.key, settings.input_prefix)
-    if problem is not None:
-        dataset = classify(file.key)
-        return ValidationResult(file.key, dataset.name if dataset else None, False, problem), file
     if file.version_id is None:
         head = s3io.head_version(s3, settings.bucket, file.key)
         if head is None:
             raise StepFailed(f"s3://{settings.bucket}/{file.key} is no longer in the bucket")
         file = BatchFile(file.key, head.get("VersionId"), file.event_time or head["LastModified"].isoformat())
+    problem = key_problem(file.key, settings.input_prefix)
+    if problem is not None:
+        dataset = classify(file.key)
+        return ValidationResult(file.key, dataset.name if dataset else None, False, problem), file
     return validate(s3io.S3Source(s3, settings.bucket, file.key, version_id=file.version_id)), file
 
 
