@@ -32,8 +32,9 @@ internals they rely on and fails loudly when an upgrade moved them.
    or a non-ASCII character would not be found. The interpreter's ``aws-sdk`` task
    decodes a string ``CopySource`` of ``s3:copyObject`` into boto3's dict form
    (``{Bucket, Key, VersionId}``), which boto3 encodes once — as AWS receives it.
-   A source that is not validly encoded (a bare ``#`` or ``?``) is passed on as given
-   and fails as it would on AWS.
+   A source that is not validly encoded (a raw space, ``#`` or non-ASCII character)
+   fails the task (an ``InvalidArgument`` error) instead of being quoted by
+   boto3: the local stack forgives no more than AWS.
 6. **S3 event records that name the version.** An S3 event record carries the
    version it created (``s3.object.versionId``, in a versioned bucket) and a
    ``sequencer`` that orders the events of one key; moto's records carry neither, so
@@ -162,6 +163,7 @@ def copy_source_as_dict(source: str) -> dict[str, str] | None:
 
 
 def _decode_copy_sources() -> None:
+    from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
         StateTaskServiceAwsSdk,
     )
@@ -174,8 +176,15 @@ def _decode_copy_sources() -> None:
         source = parameters.get("CopySource")
         if service == "s3" and action == "copy_object" and isinstance(source, str):
             decoded = copy_source_as_dict(source)
-            if decoded is not None:
-                parameters["CopySource"] = decoded
+            if decoded is None:
+                raise ClientError(
+                    {
+                        "Error": {"Code": "InvalidArgument", "Message": f"CopySource is not URL-encoded: {source!r}"},
+                        "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local-stack"},
+                    },
+                    "CopyObject",
+                )
+            parameters["CopySource"] = decoded
 
     StateTaskServiceAwsSdk._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
 

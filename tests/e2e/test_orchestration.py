@@ -20,6 +20,7 @@ from reference import Reference
 from pipeline_tasks import executions, orchestrator
 from pipeline_tasks.io import delta, dynamodb
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.keys import copy_source
 from pipeline_tasks.local.stack import MotoServer, provision_pipeline
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import transform
@@ -232,6 +233,38 @@ def test_a_version_uploaded_during_a_run_stays_in_input_and_the_next_batch_proce
     moved = s3.get_object(Bucket=stack.bucket, Key=distinct)
     assert moved["Body"].read() == changed and moved["Metadata"]["source-version-id"] == v2
     assert s3.get_object(Bucket=stack.bucket, Key="archive/orders_part1.csv")["Body"].read() == first
+
+
+def test_the_local_state_machine_copies_an_encoded_source_and_refuses_a_raw_one_as_aws_does(stack):
+    s3, sfn = s3io.client(stack, "s3"), s3io.client(stack, "stepfunctions")
+    key = "input/orders #1 + 100% é日本?.csv"
+    version = s3.put_object(Bucket=stack.bucket, Key=key, Body=b"v1")["VersionId"]
+    s3.put_object(Bucket=stack.bucket, Key=key, Body=b"v2")
+    copy = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:s3:copyObject",
+        "Parameters": {"Bucket": stack.bucket, "CopySource.$": "$.source", "Key": "archive/probe.csv"},
+        "ResultPath": None,  # moto cannot serialise CopyObject's datetime into the execution's output
+        "End": True,
+    }
+    role = f"arn:aws:iam::{'1' * 12}:role/probe"
+    machine = sfn.create_state_machine(
+        name="copy-probe", definition=json.dumps({"StartAt": "Copy", "States": {"Copy": copy}}), roleArn=role
+    )["stateMachineArn"]
+
+    def run(name: str, source: str) -> str:
+        started = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps({"source": source}))
+        arn = started["executionArn"]
+        for _ in range(120):
+            status = sfn.describe_execution(executionArn=arn)["status"]
+            if status != "RUNNING":
+                return str(status)
+            time.sleep(0.25)
+        raise AssertionError("the probe did not end")
+
+    assert run("encoded", copy_source(stack.bucket, key, version)) == "SUCCEEDED"
+    assert s3.get_object(Bucket=stack.bucket, Key="archive/probe.csv")["Body"].read() == b"v1"
+    assert run("raw", f"{stack.bucket}/{key}") == "FAILED"  # not URL-encoded: AWS would not find it either
 
 
 def test_a_batch_of_invalid_files_only_rejects_them_and_succeeds(stack):
