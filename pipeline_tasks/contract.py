@@ -112,7 +112,10 @@ DATASETS_BY_NAME: dict[str, Dataset] = {d.name: d for d in DATASETS}
 #: Lineage columns the staging step adds to every row (not part of the contract).
 SOURCE_KEY_COLUMN = "_source_key"
 EXECUTION_ID_COLUMN = "_execution_id"
-LINEAGE_COLUMNS = (SOURCE_KEY_COLUMN, EXECUTION_ID_COLUMN)
+#: When the file a row came from was created (its S3 event time): a merge replaces a staged
+#: row only with a row at least as new, so a rerun of an older batch never undoes a newer one.
+EVENT_TIME_COLUMN = "_event_time"
+LINEAGE_COLUMNS = (SOURCE_KEY_COLUMN, EXECUTION_ID_COLUMN, EVENT_TIME_COLUMN)
 
 #: Exact parts of ``sale_price`` the staging step derives (not part of the contract): the
 #: whole part, then the first and the last nine of its 18 decimals, each with the value's
@@ -158,6 +161,90 @@ CLEANING_RULES: dict[str, tuple[CleaningRule, ...]] = {
         CleaningRule("sale_price_missing_or_not_positive", "sale_price", positive=True),
     ),
 }
+
+
+#: Limits of the KPI stores that a staged value must respect (docs/contract.md, "Row rules").
+#: DynamoDB refuses a partition key over 2,048 bytes; CategoryKPIs' partition key is the category.
+CATEGORY_MAX_BYTES = 2048
+#: A product's department names its Delta partition folder (``department=<percent-encoded>``):
+#: 80 UTF-8 bytes stay under 255 characters, a file system's name limit, however encoded.
+DEPARTMENT_MAX_BYTES = 80
+
+
+class Limit(StrEnum):
+    """What a row rule measures."""
+
+    BYTES = "bytes"  # the trimmed text's UTF-8 length must not exceed the limit
+    MAGNITUDE = "magnitude"  # the number's absolute value must stay below the limit
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A value the pipeline cannot carry to the KPIs: the row is quarantined at staging.
+
+    The row is not staged; it is counted in the file's funnel under ``name`` and written,
+    with its file, line and value, to the quarantine table. When more than ``max_share``
+    of a file's rows break the rule (a systematic fault, not a stray row), validation
+    rejects the whole file instead (``Settings.row_rule_max_share`` overrides the share).
+
+    Attributes:
+        name: Reason recorded in the funnel and the quarantine table.
+        column: The column the rule looks at.
+        measure: What is compared with ``limit``.
+        limit: The bound (bytes, or a magnitude).
+        max_share: Default share of a file's rows above which the file is rejected.
+        why: What the limit protects, for people (docs, audit notebooks).
+    """
+
+    name: str
+    column: str
+    measure: Limit
+    limit: int
+    max_share: float
+    why: str
+
+
+#: The row rules per dataset (a row is counted under the first rule it breaks).
+ROW_RULES: dict[str, tuple[RowRule, ...]] = {
+    "products": (
+        RowRule(
+            "category_too_long",
+            "category",
+            Limit.BYTES,
+            CATEGORY_MAX_BYTES,
+            0.5,
+            "the category is CategoryKPIs' partition key, which DynamoDB limits to 2,048 bytes",
+        ),
+        RowRule(
+            "department_too_long",
+            "department",
+            Limit.BYTES,
+            DEPARTMENT_MAX_BYTES,
+            0.5,
+            "the department names the products table's partition folder",
+        ),
+    ),
+    "orders": (),
+    "order_items": (
+        RowRule(
+            "sale_price_out_of_range",
+            "sale_price",
+            Limit.MAGNITUDE,
+            SALE_PRICE_PARTS_LIMIT,
+            0.5,
+            "revenue is summed exactly as 64-bit parts of prices below 10^18",
+        ),
+    ),
+}
+
+#: Reasons a row is not staged that the contract itself defines (§2): never a reason to
+#: reject the file, whatever their share.
+CONTRACT_ROW_REASONS = ("wrong_field_count", "unbalanced_quote", "missing_key", "non_integer_key")
+
+
+def row_rule(name: str) -> RowRule | None:
+    """The row rule of that name, or None for another reason."""
+    return next((r for rules in ROW_RULES.values() for r in rules if r.name == name), None)
 
 
 def classify(key: str) -> Dataset | None:

@@ -10,7 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline_tasks.contract import RowRule
 
 ENV_PREFIX = "PIPELINE_"
 
@@ -79,6 +82,11 @@ class Settings:
     orchestrator_function_name: str = "Pipeline-Orchestrator"
     read_result_function_name: str = "Read-Validation-Result"
 
+    #: Share of a file's rows that may break a row rule (``contract.ROW_RULES``) before the whole
+    #: file is rejected instead of its rows quarantined, by rule name (``name=share`` pairs
+    #: separated by commas in the environment); a rule not named keeps its default share.
+    row_rule_max_share: Mapping[str, float] = field(default_factory=dict)
+
     #: Folder of the notebooks (``pipeline/`` and ``explore/`` inside); relative to the working directory.
     notebooks_dir: str = "notebooks"
     #: Jupyter kernel that runs the pipeline notebooks.
@@ -120,6 +128,8 @@ class Settings:
                 continue
             if f.name == "spark_conf":
                 values[f.name] = _parse_pairs(raw)
+            elif f.name == "row_rule_max_share":
+                values[f.name] = {name: float(share) for name, share in _parse_pairs(raw).items()}
             elif f.type in ("int",):
                 values[f.name] = int(raw)
             else:
@@ -145,9 +155,9 @@ class Settings:
             value = getattr(self, f.name)
             if value is None or f.name.startswith("aws_"):
                 continue
-            if f.name == "spark_conf":
+            if f.name in ("spark_conf", "row_rule_max_share"):
                 if value:
-                    env[ENV_PREFIX + "SPARK_CONF"] = ",".join(f"{k}={v}" for k, v in value.items())
+                    env[ENV_PREFIX + f.name.upper()] = ",".join(f"{k}={v}" for k, v in value.items())
                 continue
             env[ENV_PREFIX + f.name.upper()] = str(value)
         if self.aws_endpoint_url:
@@ -171,6 +181,10 @@ class Settings:
             notebooks_dir=str(Path(self.notebooks_dir).resolve()),
             lake_root=lake,
         )
+
+    def max_share(self, rule: RowRule) -> float:
+        """The share of a file's rows that may break ``rule`` before the file is rejected."""
+        return float(self.row_rule_max_share.get(rule.name, rule.max_share))
 
     def jars(self) -> list[Path]:
         """The jars of ``spark_jars_dir``, sorted; empty when the folder is missing."""

@@ -71,12 +71,12 @@ def parse_time(text: str | None) -> datetime | None:
     y, mo, d, h, mi, s, frac, tz = m.groups()
     try:
         value = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s or 0), int((frac or "0")[:6].ljust(6, "0")))
-    except ValueError:
+        if tz and tz[0] in "+-":
+            digits = tz[1:].replace(":", "")
+            offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+            value = value - offset if tz[0] == "+" else value + offset
+    except (ValueError, OverflowError):  # no such date, or outside years 1-9999 in UTC
         return None
-    if tz and tz[0] in "+-":
-        digits = tz[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
-        value = value - offset if tz[0] == "+" else value + offset
     return value.replace(tzinfo=UTC)
 
 
@@ -93,14 +93,29 @@ def parse_decimal(text: str | None) -> Decimal | None:
     return Decimal(text)
 
 
+#: The row rules of docs/contract.md: a row breaking one is quarantined, never staged.
+def quarantined(dataset: str, row: dict) -> bool:
+    if dataset == "products":
+        return len((row["category"] or "").encode()) > 2048 or len((row["department"] or "").encode()) > 80
+    if dataset == "order_items":
+        return row["sale_price"] is not None and row["sale_price"].copy_abs() >= 10**18  # abs() would round
+    return False
+
+
 @dataclass
 class Reference:
     """The staged snapshot as dicts, fed file by file in order."""
 
     tables: dict[str, dict[int, dict]] = field(default_factory=lambda: {d: {} for d in REQUIRED})
+    #: When the file that staged each row was created (the sequence of the upsert).
+    times: dict[str, dict[int, datetime]] = field(default_factory=lambda: {d: {} for d in REQUIRED})
 
-    def load(self, name: str, data: bytes) -> str | None:
-        """Stage one file; return None when valid, else a short reason."""
+    def load(self, name: str, data: bytes, event_time: datetime | None = None) -> str | None:
+        """Stage one file; return None when valid, else a short reason.
+
+        With an ``event_time``, a row replaces the staged row of its key only when that
+        row's file is not newer (files loaded without one count as the newest).
+        """
         dataset = dataset_of(name)
         if dataset is None:
             return "unknown dataset"
@@ -130,9 +145,14 @@ class Reference:
                 else:
                     row[column] = value
             key = row[KEYS[dataset]]
-            if key is None:
+            if key is None or quarantined(dataset, row):
+                continue
+            staged_at = self.times[dataset].get(key)
+            if event_time is not None and staged_at is not None and staged_at > event_time:
                 continue
             self.tables[dataset][key] = row
+            if event_time is not None:
+                self.times[dataset][key] = event_time
         return None
 
     def kpis(self) -> tuple[dict[str, dict], dict[tuple[str, str], dict]]:
@@ -156,7 +176,7 @@ class Reference:
         ]
         day_orders: dict[str, list[dict]] = defaultdict(list)
         for o in orders.values():
-            day_orders[o["created_at"].strftime("%Y-%m-%d")].append(o)
+            day_orders[o["created_at"].date().isoformat()].append(o)
         items_by_order: dict[int, list[dict]] = defaultdict(list)
         for i in facts:
             items_by_order[i["order_id"]].append(i)
@@ -173,7 +193,7 @@ class Reference:
             }
         groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
         for i in facts:
-            day = orders[i["order_id"]]["created_at"].strftime("%Y-%m-%d")
+            day = orders[i["order_id"]]["created_at"].date().isoformat()
             groups[(products.get(i["product_id"], "Unknown"), day)].append(i)
         category_kpis = {}
         for key, its in groups.items():

@@ -23,11 +23,12 @@ import pyarrow.fs as pa_fs
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from deltalake.fs import DeltaStorageHandler
+from deltalake.schema import Field, PrimitiveType
 
-from pipeline_tasks.contract import LINEAGE_COLUMNS, Dataset
+from pipeline_tasks.contract import EVENT_TIME_COLUMN, LINEAGE_COLUMNS, Dataset
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.transforms.staging import staged_schema
+from pipeline_tasks.transforms.staging import QUARANTINE_SCHEMA, staged_schema
 
 CDF_CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
 
@@ -70,6 +71,10 @@ def ensure_table(uri: str, dataset: Dataset, options: Mapping[str, str]) -> Delt
     table = open_table(uri, options)
     if table is not None:
         present = set(table.schema().to_arrow().names)
+        if EVENT_TIME_COLUMN not in present:
+            # Rows staged before event times were kept have none: any newer row replaces them.
+            table.alter.add_columns(Field(EVENT_TIME_COLUMN, PrimitiveType("timestamp"), nullable=True))
+            present.add(EVENT_TIME_COLUMN)
         missing = [name for name in staged_schema(dataset).names if name not in present]
         if missing:
             raise StepFailed(
@@ -89,7 +94,11 @@ def ensure_table(uri: str, dataset: Dataset, options: Mapping[str, str]) -> Delt
 
 @dataclass(frozen=True)
 class MergeResult:
-    """What one MERGE did to a staged table."""
+    """What one MERGE did to a staged table.
+
+    ``older``: source rows not applied because the staged row of their key came from a
+    newer file (by event time); they are also counted in ``unchanged``.
+    """
 
     table: str
     version: int
@@ -98,6 +107,7 @@ class MergeResult:
     updated: int
     unchanged: int
     partitions_touched: int
+    older: int = 0
 
 
 def merge_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> MergeResult:
@@ -117,7 +127,8 @@ def merge_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> MergeResu
     """
     if rows.num_rows == 0:
         return MergeResult(dataset.name, table.version(), 0, 0, 0, 0, 0)
-    current = _partitions_of(_current_rows(table, rows, dataset), dataset)
+    found = _current_rows(table, rows, dataset)
+    current = _partitions_of(found, dataset)
     written = _partitions_of(rows, dataset) | current
     if not current:
         write_deltalake(table, rows, mode="append", partition_by=list(dataset.partition_by))
@@ -126,9 +137,15 @@ def merge_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> MergeResu
     predicate = f"t.{dataset.key} = s.{dataset.key} AND ({_partition_predicate(current, dataset)})"
     compared = [c for c in rows.column_names if c not in LINEAGE_COLUMNS and c not in dataset.partition_by]
     changed = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in compared)
+    # SEQUENCE BY the file's event time: a row replaces only an older (or undated) one, and a
+    # newer copy of an unchanged row still records its time, so that a rerun of an older batch
+    # can never undo it. An undated source row (no event known) is taken as the newest.
+    source, target = f"s.{EVENT_TIME_COLUMN}", f"t.{EVENT_TIME_COLUMN}"
+    undated = f"{source} IS NULL OR {target} IS NULL"
+    update = f"({undated} OR {source} > {target}) OR ({source} = {target} AND ({changed}))"
     metrics = (
         table.merge(rows, predicate=predicate, source_alias="s", target_alias="t")
-        .when_matched_update_all(predicate=changed)
+        .when_matched_update_all(predicate=update)
         .when_not_matched_insert_all()
         .execute()
     )
@@ -142,7 +159,58 @@ def merge_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> MergeResu
         updated=updated,
         unchanged=rows.num_rows - inserted - updated,
         partitions_touched=len(written),
+        older=_older_than_staged(rows, found, dataset),
     )
+
+
+def _older_than_staged(rows: pa.Table, found: pa.Table, dataset: Dataset) -> int:
+    """Source rows whose key's staged row has a later event time (the merge leaves those)."""
+    staged = found.select([dataset.key, EVENT_TIME_COLUMN]).rename_columns([dataset.key, "staged"])
+    paired = rows.select([dataset.key, EVENT_TIME_COLUMN]).join(staged, dataset.key)
+    return int(
+        pc.sum(pc.fill_null(pc.less(paired.column(EVENT_TIME_COLUMN), paired.column("staged")), False)).as_py() or 0
+    )
+
+
+#: Name of the quarantine table in the lake, beside the staged datasets.
+QUARANTINE_TABLE = "quarantine"
+
+
+def record_quarantine(uri: str, records: pa.Table, options: Mapping[str, str]) -> int:
+    """Upsert quarantine records (``QUARANTINE_SCHEMA``) into their Delta table; return its version.
+
+    A record is identified by its file (key and version), line and reason, so a rerun
+    of a batch records each quarantined row once. The table is partitioned by dataset.
+    """
+    table = DeltaTable.create(
+        uri,
+        schema=QUARANTINE_SCHEMA,
+        partition_by=["dataset"],
+        storage_options=dict(options),
+        mode="ignore",
+    )
+    if records.num_rows == 0:
+        return table.version()
+    same = " AND ".join(
+        f"(t.{c} IS NOT DISTINCT FROM s.{c})" for c in ("dataset", "source_key", "source_version", "line", "reason")
+    )
+    table.merge(
+        records, predicate=same, source_alias="s", target_alias="t"
+    ).when_matched_update_all().when_not_matched_insert_all().execute()
+    return table.version()
+
+
+def read_quarantine(uri: str, options: Mapping[str, str], *, source_keys: Iterable[str] | None = None) -> pa.Table:
+    """The quarantine records (of some files only, when ``source_keys`` is given); empty when none."""
+    table = open_table(uri, options)
+    if table is None:
+        return QUARANTINE_SCHEMA.empty_table()
+    records = read_rows(table, QUARANTINE_SCHEMA.names)
+    if source_keys is not None:
+        records = records.filter(
+            pc.is_in(records.column("source_key"), value_set=pa.array(list(source_keys), pa.string()))
+        )
+    return records.sort_by([("source_key", "ascending"), ("line", "ascending")])
 
 
 #: Commit metrics (delta-rs writes and merges) that count the rows a commit wrote.
@@ -181,8 +249,9 @@ def read_changes(table: DeltaTable, after_version: int) -> pa.Table:
 
 
 def _current_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> pa.Table:
-    """Key and partition columns of the target rows whose keys are in ``rows``."""
-    return rows_where_in(table, [dataset.key, *dataset.partition_by], dataset.key, rows.column(dataset.key).to_pylist())
+    """Key, partition columns and event time of the target rows whose keys are in ``rows``."""
+    columns = [dataset.key, *dataset.partition_by, EVENT_TIME_COLUMN]
+    return rows_where_in(table, columns, dataset.key, rows.column(dataset.key).to_pylist())
 
 
 #: Data files a scan reads at once.

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -19,7 +20,6 @@ import pyarrow as pa
 from pipeline_tasks.contract import DATASETS, Dataset, classify
 from pipeline_tasks.csv_reader import (
     HEADER_LIMIT,
-    WRONG_FIELD_COUNT,
     RowProblems,
     empty_raw_table,
     parse_header,
@@ -31,9 +31,14 @@ from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import validate
 from pipeline_tasks.transforms.staging import (
+    QUARANTINE_SCHEMA,
+    Provenance,
     count_cleaning_exclusions,
-    count_key_problems,
+    count_row_problems,
     dedupe_last_wins,
+    not_staged_reasons,
+    quarantine_records,
+    reader_records,
     stage_rows,
     with_execution_id,
 )
@@ -46,14 +51,22 @@ def report_key(settings: Settings, execution_id: str, step: str) -> str:
     return f"{settings.reports_prefix}{execution_id}/{step}.json"
 
 
-def read_file_rows(source: Source, dataset: Dataset) -> tuple[pa.Table, dict[str, Any]]:
-    """Typed rows of one valid file and its data-quality funnel.
+@dataclass(frozen=True)
+class StagedFile:
+    """One valid file as the staging step reads it: its rows, funnel and quarantined rows."""
 
-    Returns:
-        The typed rows (key parsed; duplicates kept, in file order) and the
-        file's funnel: ``rows_read``, ``rows_not_staged`` per reason,
-        ``rows_staged``, ``rows_excluded_by_cleaning`` per §4 rule (what the
-        transform's cleaning will drop) and ``rows_kept``.
+    rows: pa.Table
+    funnel: dict[str, Any]
+    quarantined: pa.Table
+
+
+def read_file_rows(source: Source, dataset: Dataset, origin: Provenance) -> StagedFile:
+    """Typed rows of one valid file, its data-quality funnel and its quarantine records.
+
+    The funnel holds ``rows_read``, ``rows_not_staged`` per reason (the reader's, the
+    key's and the row rules'), ``rows_quarantined``, ``rows_staged``,
+    ``rows_excluded_by_cleaning`` per §4 rule (what the transform's cleaning will drop)
+    and ``rows_kept``. The rows are typed, key parsed, duplicates kept in file order.
     """
     prefix, complete = source.read_prefix(HEADER_LIMIT)
     header = parse_header(prefix, complete=complete)
@@ -61,34 +74,60 @@ def read_file_rows(source: Source, dataset: Dataset) -> tuple[pa.Table, dict[str
     with source.open() as stream:
         batches = list(read_raw_batches(stream, header, dataset, problems))
     raw = pa.Table.from_batches(batches) if batches else empty_raw_table(dataset)
-    not_staged = {WRONG_FIELD_COUNT: problems.wrong_field_count, **count_key_problems(raw, dataset)}
+    reasons = not_staged_reasons(raw, dataset)
     keys = pa.repeat(pa.scalar(source.key, pa.string()), raw.num_rows)
-    rows = stage_rows(raw, dataset, source_keys=keys)
+    rows = stage_rows(raw, dataset, source_keys=keys, event_time=origin.event_time, reasons=reasons)
+    quarantined = pa.concat_tables(
+        [reader_records(_dropped(problems), dataset, origin), quarantine_records(raw, reasons, dataset, origin)]
+    )
+    not_staged = {**problems.counts(), **count_row_problems(raw, dataset)}
     excluded = count_cleaning_exclusions(rows, dataset)
     funnel = {
         "key": source.key,
         "dataset": dataset.name,
-        "rows_read": raw.num_rows + problems.wrong_field_count,
+        "rows_read": raw.num_rows + problems.rows,
         "rows_not_staged": {reason: n for reason, n in not_staged.items() if n},
+        "rows_quarantined": quarantined.num_rows,
         "rows_staged": rows.num_rows,
         "rows_excluded_by_cleaning": excluded,
         "rows_kept": rows.num_rows - sum(excluded.values()),
     }
-    return rows, funnel
+    return StagedFile(rows, funnel, quarantined)
+
+
+def _dropped(problems: RowProblems) -> list[dict[str, object]]:
+    """The reader's dropped rows as quarantine records (``line``, ``reason``, ``row``)."""
+    return [{"line": d.line, "reason": d.reason, "row": d.text} for d in problems.dropped]
+
+
+@dataclass(frozen=True)
+class FileToStage:
+    """A valid file of the batch and where its rows come from."""
+
+    source: Source
+    origin: Provenance
 
 
 def stage_dataset(
-    settings: Settings, execution_id: str, dataset: Dataset, sources: Sequence[Source]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Read, dedupe and merge the files of one dataset; return the funnels and the merge."""
+    settings: Settings, execution_id: str, dataset: Dataset, files: Sequence[FileToStage]
+) -> tuple[list[dict[str, Any]], dict[str, Any], pa.Table]:
+    """Read, dedupe and merge the files of one dataset; return the funnels, the merge and the quarantine."""
     started = time.perf_counter()
     funnels = []
     parts = []
-    for source in sources:
-        rows, funnel = read_file_rows(source, dataset)
-        parts.append(rows)
-        funnels.append(funnel)
-        log.info("stage %s: %d rows read, %d staged", source.key, funnel["rows_read"], funnel["rows_staged"])
+    quarantined = []
+    for item in files:
+        staged = read_file_rows(item.source, dataset, item.origin)
+        parts.append(staged.rows)
+        funnels.append(staged.funnel)
+        quarantined.append(staged.quarantined)
+        log.info(
+            "stage %s: %d rows read, %d staged, %d quarantined",
+            item.source.key,
+            staged.funnel["rows_read"],
+            staged.funnel["rows_staged"],
+            staged.funnel["rows_quarantined"],
+        )
     rows = pa.concat_tables(parts)
     deduped = with_execution_id(dedupe_last_wins(rows, dataset.key), execution_id)
     options = delta.storage_options(settings)
@@ -99,14 +138,39 @@ def stage_dataset(
         "seconds": round(time.perf_counter() - started, 3),
     }
     log.info(
-        "merge %s: %d inserted, %d updated, %d unchanged (version %d)",
+        "merge %s: %d inserted, %d updated, %d unchanged, %d older than staged (version %d)",
         dataset.name,
         result.inserted,
         result.updated,
         result.unchanged,
+        result.older,
         result.version,
     )
-    return funnels, merge
+    return funnels, merge, pa.concat_tables(quarantined)
+
+
+def files_to_stage(
+    settings: Settings, s3: Any, execution_id: str, valid_files: Sequence[Mapping[str, Any] | str]
+) -> list[FileToStage]:
+    """The batch's valid files with their provenance, in arrival order.
+
+    A file's event time is the one its validation result carries (the S3 event the
+    orchestrator pinned); without one, the object's ``LastModified``.
+    """
+    files = []
+    for item in valid_files:
+        entry: Mapping[str, Any] = {"key": item} if isinstance(item, str) else item
+        key, version = entry["key"], entry.get("version_id")
+        pinned = {"version_id": version} if version else {}
+        source = s3io.S3Source(s3, settings.bucket, key, **pinned)
+        when = entry.get("event_time")
+        if when:
+            event_time = datetime.fromisoformat(str(when))
+        else:
+            head = s3.head_object(Bucket=settings.bucket, Key=key, **({"VersionId": version} if version else {}))
+            event_time = head["LastModified"]
+        files.append(FileToStage(source, Provenance(key, version, execution_id, event_time.astimezone(UTC))))
+    return files
 
 
 def run(
@@ -130,21 +194,31 @@ def run(
         if result is None:
             raise StepFailed(f"no validation result s3://{settings.bucket}/{key}: run the validate step first")
         valid_files = result["valid_files"]
-    keys = [item if isinstance(item, str) else item["key"] for item in valid_files]
-    by_dataset: dict[str, list[Source]] = {}
-    for key in keys:
-        dataset = classify(key)
+    batch = files_to_stage(settings, s3, execution_id, valid_files)
+    by_dataset: dict[str, list[FileToStage]] = {}
+    for item in batch:
+        dataset = classify(item.source.key)
         if dataset is not None:
-            by_dataset.setdefault(dataset.name, []).append(s3io.S3Source(s3, settings.bucket, key))
+            by_dataset.setdefault(dataset.name, []).append(item)
     files: list[dict[str, Any]] = []
     merges: dict[str, Any] = {}
+    quarantined = []
     for dataset in DATASETS:
         if dataset.name in by_dataset:
-            funnels, merge = stage_dataset(settings, execution_id, dataset, by_dataset[dataset.name])
+            funnels, merge, records = stage_dataset(settings, execution_id, dataset, by_dataset[dataset.name])
             files += funnels
             merges[dataset.name] = merge
-    order = {key: n for n, key in enumerate(keys)}
+            quarantined.append(records)
+    order = {item.source.key: n for n, item in enumerate(batch)}
     files.sort(key=lambda f: order[f["key"]])
-    report = {"execution_id": execution_id, "files": files, "tables": merges}
+    quarantine_uri = settings.table_uri(delta.QUARANTINE_TABLE)
+    records = pa.concat_tables(quarantined) if quarantined else QUARANTINE_SCHEMA.empty_table()
+    delta.record_quarantine(quarantine_uri, records, delta.storage_options(settings))
+    report = {
+        "execution_id": execution_id,
+        "files": files,
+        "tables": merges,
+        "quarantine": {"table": quarantine_uri, "rows": records.num_rows},
+    }
     s3io.put_json(s3, settings.bucket, report_key(settings, execution_id, "stage"), report)
     return report

@@ -55,7 +55,9 @@ def fact_items(
     """
     days = orders.select("order_id", "order_date")
     return (
-        order_items.select("id", "order_id", "product_id", *_money(money_parts), F.col("status").alias("item_status"))
+        order_items.select(
+            "id", "order_id", "product_id", *_money_columns(money_parts), F.col("status").alias("item_status")
+        )
         .join(days.hint("shuffle_hash") if hash_orders else days, "order_id")
         .join(F.broadcast(categories), "product_id", "left")
         .withColumn("category", F.coalesce(F.col("category"), F.lit(UNKNOWN)))
@@ -82,13 +84,14 @@ def category_kpi_aggregates(facts: DataFrame, *, money_parts: bool = False) -> D
     Two steps instead of a ``countDistinct``: one row per (order, category) first, so
     the distinct orders are a plain count and the money is summed once per level.
 
-    ``money_parts``: the facts carry ``SALE_PRICE_PARTS`` and the rows get one 64-bit
-    sum per part instead of a ``decimal(38, 18)`` ``revenue`` (``revenue_from_parts``
-    puts it back together, exactly). Spark adds decimals of that precision as
-    ``BigDecimal`` objects: 5M items take ~18 % longer than with the parts. The caller
-    must know that no sum can overflow (``transform.money_parts_fit``).
+    ``money_parts``: the facts carry the price's exact parts (``_money_columns``) and the
+    rows get one 64-bit sum per part instead of a ``decimal(38, 18)`` ``revenue``
+    (``revenue_from_parts`` puts it back together, exactly). Spark adds decimals of that
+    precision as ``BigDecimal`` objects, which is slower. Every part is below 10^9 in
+    magnitude, so no sum of fewer than 9.2·10^9 items can overflow; the caller must know
+    that every price has its parts (below ``SALE_PRICE_PARTS_LIMIT``: ``transform.money_parts_fit``).
     """
-    names = list(SALE_PRICE_PARTS) if money_parts else ["revenue"]
+    names = list(MONEY_SUMS) if money_parts else ["revenue"]
     per_order = facts.groupBy("order_id", "order_date", "category").agg(
         *[F.sum(column).alias(name) for column, name in zip(_money(money_parts), names, strict=True)],
         F.count(F.lit(1)).alias("items"),
@@ -102,19 +105,41 @@ def category_kpi_aggregates(facts: DataFrame, *, money_parts: bool = False) -> D
     )
 
 
+#: The price's parts that the fact items carry and the aggregates sum: its whole part split
+#: into billions and the rest, then its first and last nine decimals (``SALE_PRICE_PARTS``),
+#: all with the price's sign and below 10^9 in magnitude.
+_GIGA = "_sale_price_giga"
+MONEY_SUMS = (_GIGA, *SALE_PRICE_PARTS)
+_BILLION = 10**9
+
+
 def _money(money_parts: bool) -> list[str]:
     """The money columns a fact item carries: ``sale_price``, or its exact parts."""
-    return list(SALE_PRICE_PARTS) if money_parts else ["sale_price"]
+    return list(MONEY_SUMS) if money_parts else ["sale_price"]
+
+
+def _money_columns(money_parts: bool) -> list[Column]:
+    """The fact item's money columns (``_money``) from a cleaned order item's."""
+    if not money_parts:
+        return [F.col("sale_price")]
+    units, nanos, attos = SALE_PRICE_PARTS
+    return [
+        F.expr(f"{units} div {_BILLION}").alias(_GIGA),
+        (F.col(units) % F.lit(_BILLION)).alias(units),
+        F.col(nanos),
+        F.col(attos),
+    ]
 
 
 def revenue_from_parts(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Aggregate rows with their ``SALE_PRICE_PARTS`` sums replaced by the exact ``revenue``."""
+    """Aggregate rows with their ``MONEY_SUMS`` replaced by the exact ``revenue``."""
     result = []
     with localcontext(prec=_EXACT_DIGITS):
         for row in rows:
-            units, nanos, attos = (int(row[name]) for name in SALE_PRICE_PARTS)
-            revenue = Decimal(units) + Decimal(nanos).scaleb(-9) + Decimal(attos).scaleb(-18)
-            rest = {k: v for k, v in row.items() if k not in SALE_PRICE_PARTS}
+            giga, units, nanos, attos = (int(row[name]) for name in MONEY_SUMS)
+            whole = Decimal(giga) * _BILLION + Decimal(units)
+            revenue = whole + Decimal(nanos).scaleb(-9) + Decimal(attos).scaleb(-18)
+            rest = {k: v for k, v in row.items() if k not in MONEY_SUMS}
             result.append({**rest, "revenue": revenue})
     return result
 

@@ -7,7 +7,10 @@ primary key; rows whose key is missing or not an integer are not staged.
 from __future__ import annotations
 
 import decimal
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -15,17 +18,21 @@ import pyarrow.compute as pc
 
 from pipeline_tasks.contract import (
     CLEANING_RULES,
+    EVENT_TIME_COLUMN,
     EXECUTION_ID_COLUMN,
     MONEY_PRECISION,
     MONEY_SCALE,
+    ROW_RULES,
     SALE_PRICE_PARTS,
     SALE_PRICE_PARTS_LIMIT,
     SOURCE_KEY_COLUMN,
     CleaningRule,
     ColumnType,
     Dataset,
+    Limit,
+    RowRule,
 )
-from pipeline_tasks.csv_reader import MISSING_KEY, NON_INTEGER_KEY
+from pipeline_tasks.csv_reader import LINE_COLUMN, MISSING_KEY, NON_INTEGER_KEY
 
 MONEY = pa.decimal128(MONEY_PRECISION, MONEY_SCALE)
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -40,6 +47,11 @@ _TIMESTAMP = (
     r"(?P<frac>\.[0-9]+)?\s*(?P<tz>Z|UTC|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
 )
 _WALL_FORMAT = "%Y-%m-%dT%H:%M:%S"
+#: Timestamps are carried from year 1 to year 9999 (UTC), the years an ISO ``order_date``
+#: (``YYYY-MM-DD``) can name; a value outside (``0000-…``, or ``9999-12-31T23:00-05:00``,
+#: which is year 10000 in UTC) does not parse, and becomes null like any other.
+_EARLIEST_US = -62135596800 * 1_000_000  # 0001-01-01T00:00:00Z
+_END_US = 253402300800 * 1_000_000  # 10000-01-01T00:00:00Z
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -55,7 +67,11 @@ def staged_schema(dataset: Dataset) -> pa.Schema:
     if "sale_price" in dataset.required_columns:
         fields += [pa.field(name, pa.int64()) for name in SALE_PRICE_PARTS]
     fields += [pa.field(p, pa.int32()) for p in dataset.partition_by if p in ("year", "month")]
-    fields += [pa.field(SOURCE_KEY_COLUMN, pa.string()), pa.field(EXECUTION_ID_COLUMN, pa.string())]
+    fields += [
+        pa.field(SOURCE_KEY_COLUMN, pa.string()),
+        pa.field(EXECUTION_ID_COLUMN, pa.string()),
+        pa.field(EVENT_TIME_COLUMN, TIMESTAMP),
+    ]
     return pa.schema(fields)
 
 
@@ -78,13 +94,48 @@ def key_status(keys: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     return missing, not_integer
 
 
-def count_key_problems(batch: pa.RecordBatch | pa.Table, dataset: Dataset) -> dict[str, int]:
-    """Rows of a raw batch that will not be staged because of their key, per reason."""
-    missing, not_integer = key_status(batch.column(dataset.key))
+def breaks(raw: pa.RecordBatch | pa.Table, rule: RowRule) -> pa.Array:
+    """True for the raw rows whose trimmed value breaks a row rule (never null).
+
+    A value that does not parse breaks no rule: it is staged as null (§3).
+    """
+    values = trim_to_null(raw.column(rule.column))
+    if rule.measure is Limit.BYTES:
+        broken = pc.greater(pc.binary_length(values), rule.limit)
+    else:
+        limit = pa.scalar(decimal.Decimal(rule.limit), MONEY)
+        broken = pc.greater_equal(pc.abs(parse_decimal(values)), limit)
+    return _combine(pc.fill_null(broken, False))
+
+
+def not_staged_reasons(raw: pa.RecordBatch | pa.Table, dataset: Dataset) -> pa.Array:
+    """Why each raw row will not be staged (null for a row that will be).
+
+    A row is named under the first reason it meets: its key (missing, then not a
+    64-bit integer), then the dataset's row rules in ``ROW_RULES`` order.
+    """
+    missing, not_integer = key_status(raw.column(dataset.key))
+    checks = [(_combine(missing), MISSING_KEY), (_combine(not_integer), NON_INTEGER_KEY)]
+    checks += [(breaks(raw, rule), rule.name) for rule in ROW_RULES[dataset.name]]
+    reasons = pa.nulls(raw.num_rows, pa.string())
+    for broken, name in reversed(checks):
+        reasons = pc.if_else(broken, pa.scalar(name, pa.string()), reasons)
+    return _combine(reasons)
+
+
+def count_row_problems(batch: pa.RecordBatch | pa.Table, dataset: Dataset) -> dict[str, int]:
+    """Rows of a raw batch that will not be staged, per reason (``not_staged_reasons``)."""
+    reasons = not_staged_reasons(batch, dataset)
+    if reasons.null_count == len(reasons):
+        return {}
+    counted = pc.value_counts(reasons.drop_null())
     return {
-        MISSING_KEY: pc.sum(missing).as_py() or 0,
-        NON_INTEGER_KEY: pc.sum(not_integer).as_py() or 0,
+        str(v.as_py()): int(n.as_py()) for v, n in zip(counted.field("values"), counted.field("counts"), strict=True)
     }
+
+
+#: Validation counted the rows by their key alone before the row rules; same call, all reasons now.
+count_key_problems = count_row_problems
 
 
 def parse_int64(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -137,9 +188,17 @@ def parse_timestamp(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     has_zone = pc.match_substring_regex(iso, r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$")
     iso = pc.if_else(has_zone, iso, pc.binary_join_element_wise(iso, "Z", ""))
     try:
-        return pc.cast(iso, TIMESTAMP)
+        parsed = pc.cast(iso, TIMESTAMP)
     except pa.ArrowInvalid:
-        return _parse_timestamp_carefully(candidates)
+        parsed = _parse_timestamp_carefully(candidates)
+    return _within_years(parsed)
+
+
+def _within_years(values: pa.Array) -> pa.Array:
+    """Null for the timestamps outside year 1 to year 9999 (UTC)."""
+    micros = pc.cast(values, pa.int64())
+    inside = pc.and_(pc.greater_equal(micros, _EARLIEST_US), pc.less(micros, _END_US))
+    return pc.if_else(inside, values, pa.scalar(None, values.type))
 
 
 def _parse_timestamp_carefully(values: pa.Array) -> pa.Array:
@@ -178,17 +237,31 @@ def _offset_seconds(tz: pa.Array) -> pa.Array:
     return pc.if_else(negative, pc.negate(magnitude), magnitude)
 
 
-def stage_rows(raw: pa.Table, dataset: Dataset, *, source_keys: pa.Array | None = None) -> pa.Table:
-    """Type the rows of a raw batch and drop those whose key is not a valid integer.
+def stage_rows(
+    raw: pa.Table,
+    dataset: Dataset,
+    *,
+    source_keys: pa.Array | None = None,
+    event_time: datetime | None = None,
+    reasons: pa.Array | None = None,
+) -> pa.Table:
+    """Type the rows of a raw batch and drop those with a reason not to be staged.
 
     Args:
         raw: The dataset's required columns as strings, in file order.
         dataset: The dataset of the rows.
         source_keys: Object key of each raw row, for lineage (same length as ``raw``).
+        event_time: When the rows' file was created (its S3 event), for every row.
+        reasons: ``not_staged_reasons(raw, dataset)``, when the caller has it already.
 
     Returns:
-        Typed rows with partition columns, still in input order (duplicates kept).
+        Typed rows with partition columns, still in input order (duplicates kept);
+        rows that ``not_staged_reasons`` names are left out.
     """
+    staged = pc.is_null(not_staged_reasons(raw, dataset) if reasons is None else reasons)
+    raw = raw.filter(staged)
+    if source_keys is not None:
+        source_keys = _combine(source_keys).filter(staged)
     columns: dict[str, pa.Array] = {}
     for name, kind in dataset.columns:
         values = trim_to_null(raw.column(name))
@@ -210,8 +283,84 @@ def stage_rows(raw: pa.Table, dataset: Dataset, *, source_keys: pa.Array | None 
         _combine(source_keys) if source_keys is not None else pa.nulls(raw.num_rows, pa.string())
     )
     columns[EXECUTION_ID_COLUMN] = pa.nulls(raw.num_rows, pa.string())
+    columns[EVENT_TIME_COLUMN] = pa.repeat(pa.scalar(event_time, TIMESTAMP), raw.num_rows)
     typed = pa.table(columns, schema=staged_schema(dataset))
     return typed.filter(pc.is_valid(typed.column(dataset.key)))
+
+
+#: The quarantine table: one row per row of a valid file that was not staged, with where it
+#: was, why, and what it held. Texts are cut at ``QUARANTINE_TEXT_LIMIT`` characters.
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("dataset", pa.string()),
+        pa.field("source_key", pa.string()),
+        pa.field("source_version", pa.string()),
+        pa.field("line", pa.int64()),
+        pa.field("reason", pa.string()),
+        pa.field("key", pa.string()),
+        pa.field("value", pa.string()),
+        pa.field("row", pa.string()),
+        pa.field("execution_id", pa.string()),
+        pa.field("event_time", TIMESTAMP),
+    ]
+)
+QUARANTINE_TEXT_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a file's rows came from: its key, its version and when it was created."""
+
+    source_key: str
+    source_version: str | None
+    execution_id: str
+    event_time: datetime | None
+
+
+def quarantine_records(raw: pa.Table, reasons: pa.Array, dataset: Dataset, origin: Provenance) -> pa.Table:
+    """One quarantine record (``QUARANTINE_SCHEMA``) per raw row that has a reason.
+
+    Args:
+        raw: The file's raw rows (strings), with their ``LINE_COLUMN`` when known.
+        reasons: ``not_staged_reasons`` of ``raw``.
+        dataset: The dataset of the rows.
+        origin: The file the rows came from.
+    """
+    broken = pc.is_valid(reasons)
+    rows, why = raw.filter(broken), _combine(reasons).filter(broken)
+    columns = {name: rows.column(name).to_pylist() for name in dataset.required_columns}
+    looked_at = {rule.name: rule.column for rule in ROW_RULES[dataset.name]}
+    lines = rows.column(LINE_COLUMN).to_pylist() if LINE_COLUMN in rows.column_names else [None] * rows.num_rows
+    records = []
+    for n, reason in enumerate(why.to_pylist()):
+        row = {name: values[n] for name, values in columns.items()}
+        records.append(
+            {
+                "line": lines[n],
+                "reason": reason,
+                "key": _cut(row[dataset.key]),
+                "value": _cut(row[looked_at.get(reason, dataset.key)]),
+                "row": _cut(json.dumps(row, ensure_ascii=False)),
+            }
+        )
+    return reader_records(records, dataset, origin)
+
+
+def reader_records(records: Sequence[dict[str, object]], dataset: Dataset, origin: Provenance) -> pa.Table:
+    """Quarantine records from ``line``/``reason``/``row`` (and optional ``key``/``value``) dicts."""
+    common = {
+        "dataset": dataset.name,
+        "source_key": origin.source_key,
+        "source_version": origin.source_version,
+        "execution_id": origin.execution_id,
+        "event_time": origin.event_time,
+    }
+    rows = [{"key": None, "value": None, **r, **common, "row": _cut(r.get("row"))} for r in records]
+    return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+
+
+def _cut(text: object) -> str | None:
+    return None if text is None else str(text)[:QUARANTINE_TEXT_LIMIT]
 
 
 def money_parts(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -307,20 +456,25 @@ def _python_int64(text: str) -> int | None:
 
 
 def _python_decimal(text: str) -> decimal.Decimal | None:
-    try:
-        number = decimal.Decimal(text).quantize(decimal.Decimal(1).scaleb(-MONEY_SCALE), rounding=decimal.ROUND_DOWN)
-    except decimal.InvalidOperation:
-        return None
+    # A context wide enough for any value of 38 digits (the default 28 refused 1e18 here).
+    step = decimal.Decimal(1).scaleb(-MONEY_SCALE)
+    with decimal.localcontext(prec=2 * MONEY_PRECISION):
+        try:
+            number = decimal.Decimal(text).quantize(step, rounding=decimal.ROUND_DOWN)
+        except decimal.InvalidOperation:
+            return None
     return number if number.adjusted() < MONEY_PRECISION - MONEY_SCALE else None
 
 
 __all__: Sequence[str] = (
-    "count_key_problems",
+    "count_row_problems",
     "dedupe_last_wins",
     "money_parts",
+    "not_staged_reasons",
     "parse_decimal",
     "parse_int64",
     "parse_timestamp",
+    "quarantine_records",
     "stage_rows",
     "staged_schema",
     "trim_to_null",

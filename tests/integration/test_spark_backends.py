@@ -130,10 +130,17 @@ def test_int64_money_parts_and_decimals_give_the_same_exact_kpis(settings, spark
     )
 
 
-def test_a_price_too_large_for_int64_parts_keeps_the_decimal_plan(settings, spark):
+def test_prices_just_below_the_parts_limit_sum_exactly_and_larger_ones_are_quarantined(settings, spark):
+    # 1,200 items of almost 10^18 over six (category, day) groups: 2·10^20 per group, past both
+    # a 64-bit sum and decimal(38, 18).
+    largest = "999999999999999999.999999999999999999"
     pipeline = Pipeline(settings, spark)
-    pipeline.run_and_check(_edge_batches(["2.5", "3000000000000000000.25"]))
-    assert _transform_report(pipeline)["money_sums"] == "decimal"
+    orders, _ = pipeline.run_and_check(_edge_batches([largest] * 1200 + ["3000000000000000000.25", "2.5"]))
+    assert _transform_report(pipeline)["money_sums"] == "int64 parts"
+    assert sum(o["total_revenue"] for o in orders.values()) == Decimal(largest) * 1200 + Decimal("2.50")
+    stage_report = s3io.get_json(pipeline.s3, settings.bucket, stage.report_key(settings, "test-001", "stage"))
+    [items] = [f for f in stage_report["files"] if f["dataset"] == "order_items"]
+    assert items["rows_not_staged"] == {"sale_price_out_of_range": 1}
 
 
 if __name__ == "__main__":  # the Connect client of test_transform_through_a_spark_connect_server

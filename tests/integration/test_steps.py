@@ -62,10 +62,18 @@ def test_validation_result_document_and_staging_funnel(settings):
         "dataset": "orders",
         "rows_read": 6,
         "rows_not_staged": {"wrong_field_count": 1, "non_integer_key": 1},
+        "rows_quarantined": 2,
         "rows_staged": 4,
         "rows_excluded_by_cleaning": {"created_at_missing": 1},
         "rows_kept": 3,
     }
+    quarantined = delta.read_quarantine(report["quarantine"]["table"], delta.storage_options(settings)).to_pylist()
+    assert [(q["source_key"], q["line"], q["reason"], q["execution_id"]) for q in quarantined] == [
+        ("input/orders_messy.csv", 3, "wrong_field_count", "exec-1"),
+        ("input/orders_messy.csv", 4, "non_integer_key", "exec-1"),
+    ]
+    assert quarantined[0]["row"] == "2,10,Complete,2024-02-01 10:00:00,,,,1"
+    assert quarantined[1]["key"] == "abc" and '"status": "Complete"' in quarantined[1]["row"]
     merge = report["tables"]["orders"]
     assert (merge["inserted"], merge["updated"], merge["rows_superseded_in_batch"]) == (3, 0, 2)
 
@@ -90,6 +98,9 @@ def test_validation_result_document_and_staging_funnel(settings):
     # The same file again changes nothing: no new version content, no update.
     again = stage.run(settings, "exec-3", keys)
     assert (again["tables"]["orders"]["updated"], again["tables"]["orders"]["unchanged"]) == (0, 1)
+    # Staging the first batch again quarantines its rows once, not twice.
+    stage.run(settings, "exec-1", result["valid_files"])
+    assert len(delta.read_quarantine(report["quarantine"]["table"], delta.storage_options(settings))) == 2
     assert pc.sum(pc.equal(staged.to_pyarrow_table().column("order_id"), 1)).as_py() == 1
 
 

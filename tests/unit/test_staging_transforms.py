@@ -60,6 +60,9 @@ def test_timestamps(text, expected):
         ("+4.5", Decimal("4.5")),
         (".5", Decimal("0.5")),
         ("1e2", Decimal("100")),
+        ("1e18", Decimal(10**18)),  # 37 digits with the scale: past Python's default context
+        ("-2.5E19", Decimal("-25000000000000000000")),
+        ("1e20", None),  # 21 whole digits do not fit decimal(38, 18)
         ("0.12345678901234567891", Decimal("0.123456789012345678")),
         ("12,50", None),
         ("$5", None),
