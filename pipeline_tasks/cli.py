@@ -177,6 +177,12 @@ def _runs_show(execution_id: str, dest: Path) -> int:
         days = report["affected_dates"]
         print(f"\nKPIs ({report['mode']}): {'all' if days is None else len(days)} day(s) recomputed")
         print(review.kpi_writes(report).to_string(index=False))
+        from pipeline_tasks.io.published import TableCheck
+
+        checks = [TableCheck.from_json(check) for check in report.get("table_checks", [])]
+        for check in checks:
+            if check.action != "none" or check.identity_changed:
+                print(table_check_line(check))
     paths = runs.download_notebooks(settings, execution_id, dest)
     print(f"\nnotebooks downloaded to {dest / execution_id}:")
     for step, page in runs.html_pages(paths).items():
@@ -196,21 +202,28 @@ def _reconcile(dry_run: bool) -> int:
 
     report = transform.reconcile(_settings(), dry_run=dry_run)
     for table in report.tables:
-        print(reconcile_line(table))
+        print(table_check_line(table))
     if report.skipped_days:
         print(f"skipped {len(report.skipped_days)} day(s) a failed transform left dirty (the next one recomputes them)")
     return 1 if dry_run and not report.in_sync else 0
 
 
-def reconcile_line(table: TableCheck) -> str:
-    """One table's outcome of ``reconcile``, on one line."""
-    counts = f"{table.expected_items} items recorded, {table.found_items} found, {table.matching} matching"
-    identity = "; a new table since the last transform" if table.identity_changed else ""
-    if table.action == "none":
-        return f"{table.table}: in sync ({counts}{identity})"
-    if table.action == "would repair":
-        return f"{table.table}: would put {table.put}, delete {table.deleted} ({counts}{identity}; dry run)"
-    return f"{table.table}: repaired: {table.put} put, {table.deleted} deleted ({counts}{identity})"
+def table_check_line(table: TableCheck) -> str:
+    """One KPI table compared with the published-KPI record (by a transform or ``reconcile``), on one line."""
+    counts = f"{table.expected_items} items recorded, "
+    counts += "no table" if table.found_items is None else f"{table.found_items} found"
+    if table.matching is not None:
+        counts += f", {table.matching} matching"
+    if table.identity_changed and table.found_items is not None:
+        counts += "; a new table since the last transform"
+    outcome = {
+        "none": "in sync",
+        "repaired": f"repaired: {table.put} put, {table.deleted} deleted",
+        "would repair": f"would put {table.put}, delete {table.deleted}",
+        "full recompute": "does not match, and the published-KPI record is missing: every day recomputed",
+        "missing": "missing",
+    }.get(table.action, table.action)
+    return f"{table.table}: {outcome} ({counts}{'; dry run' if table.action == 'would repair' else ''})"
 
 
 def _upload(files: Sequence[Path]) -> int:

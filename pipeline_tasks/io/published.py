@@ -212,6 +212,10 @@ class TableCheck:
         document["changes"] = list(self.changes)
         return document
 
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> TableCheck:
+        return cls(**{**document, "changes": tuple(document.get("changes", ()))})
+
 
 def check(client: Any, spec: TableSpec, state: TableState | None, expected_items: int) -> TableCheck:
     """One DescribeTable and one COUNT scan: is the table the one recorded, holding ``expected_items``?
