@@ -7,10 +7,11 @@ that staging will drop. Memory stays bounded by one block whatever the size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import BinaryIO, Protocol
 
-from pipeline_tasks.contract import DATASETS, classify
+from pipeline_tasks.contract import DATASETS, ROW_RULES, RowRule, classify
 from pipeline_tasks.csv_reader import (
     HEADER_LIMIT,
     ROW_REASONS,
@@ -20,7 +21,7 @@ from pipeline_tasks.csv_reader import (
     read_raw_batches,
 )
 from pipeline_tasks.errors import InvalidFile
-from pipeline_tasks.transforms.staging import count_key_problems
+from pipeline_tasks.transforms.staging import count_row_problems
 
 
 class Source(Protocol):
@@ -71,10 +72,16 @@ def unknown_dataset_reason() -> str:
     return f"unknown dataset: the file name matches none of {patterns}"
 
 
-def validate(source: Source) -> ValidationResult:
+def default_share(rule: RowRule) -> float:
+    return rule.max_share
+
+
+def validate(source: Source, *, max_share: Callable[[RowRule], float] = default_share) -> ValidationResult:
     """Validate one file and count its row-level problems.
 
-    Never raises for a bad file: the verdict carries the reason.
+    Never raises for a bad file: the verdict carries the reason. A file where more
+    than ``max_share(rule)`` of the rows break a row rule (``contract.ROW_RULES``) is
+    invalid: a systematic fault, rejected whole rather than quarantined row by row.
     """
     dataset = classify(source.key)
     if dataset is None:
@@ -89,12 +96,21 @@ def validate(source: Source) -> ValidationResult:
         with source.open() as stream:
             for batch in read_raw_batches(stream, header, dataset, problems):
                 rows += batch.num_rows
-                for reason, count in count_key_problems(batch, dataset).items():
+                for reason, count in count_row_problems(batch, dataset).items():
                     counts[reason] = counts.get(reason, 0) + count
     except InvalidFile as error:
         return ValidationResult(source.key, dataset.name, False, str(error))
     counts.update(problems.counts())
     rows += problems.rows
+    for rule in ROW_RULES[dataset.name]:
+        broken, allowed = counts.get(rule.name, 0), max_share(rule)
+        if broken and broken > allowed * rows:
+            reason = (
+                f"{broken} of {rows} rows ({broken / rows:.0%}) break the row rule {rule.name} "
+                f"({rule.column} over {rule.limit:,} {rule.measure}: {rule.why}); "
+                f"more than {allowed:.0%} of a file's rows reject the whole file"
+            )
+            return ValidationResult(source.key, dataset.name, False, reason, rows_read=rows)
     return ValidationResult(
         source.key,
         dataset.name,

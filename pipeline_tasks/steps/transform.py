@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from decimal import Decimal, localcontext
 from typing import Any
 
 import pyarrow as pa
@@ -36,7 +35,6 @@ from pipeline_tasks.contract import (
     ORDERS,
     PRODUCTS,
     SALE_PRICE_PARTS,
-    SALE_PRICE_PARTS_LIMIT,
     UNKNOWN,
     Dataset,
 )
@@ -60,6 +58,7 @@ from pipeline_tasks.transforms.kpis import (
     category_kpi_aggregates,
     category_kpi_items,
     fact_items,
+    on_days,
     order_kpi_aggregates,
     order_kpi_items,
     revenue_from_parts,
@@ -127,7 +126,7 @@ def compute_aggregates(
     """
     cleaned_orders = with_order_date(clean_orders(orders))
     if dates is not None:
-        cleaned_orders = cleaned_orders.filter(F.col("order_date").isin(dates))
+        cleaned_orders = on_days(cleaned_orders, dates)
     categories = clean_products(products).select(F.col("id").alias("product_id"), "category")
     cleaned_items = clean_order_items(items, money_parts=money_parts)
     facts = fact_items(cleaned_items, cleaned_orders, categories, hash_orders=hash_join, money_parts=money_parts)
@@ -158,32 +157,27 @@ def hash_join_fits(settings: Settings, orders: DeltaTable) -> bool:
 def money_parts_fit(items: DeltaTable) -> bool:
     """Whether the KPIs may sum the exact int64 parts of ``sale_price`` instead of the decimal.
 
-    From the Delta log's statistics: every value is below ``SALE_PRICE_PARTS_LIMIT``
-    (so its parts are set) and no 64-bit sum of a part over the whole table can
-    overflow. A file without statistics for the column, or a table without the
-    parts, keeps the decimal plan.
+    From the Delta log's null counts: every price has its parts (a price at or above
+    ``SALE_PRICE_PARTS_LIMIT`` has none; staging quarantines those), and the table has
+    fewer rows than a 64-bit sum of parts below 10^9 could overflow with
+    (``kpis.category_kpi_aggregates``). The decimal's own min/max statistics are not
+    used: delta-rs writes none for values of 36 digits or more. A file without null
+    counts, or a table without the parts, keeps the decimal plan.
     """
+    units = SALE_PRICE_PARTS[0]
     if not set(SALE_PRICE_PARTS) <= set(items.schema().to_arrow().names):
         return False
     actions = pa.table(items.get_add_actions(flatten=True))
     if actions.num_rows == 0:
         return True
-    columns = ["num_records", "null_count.sale_price", "min.sale_price", "max.sale_price"]
+    columns = ["num_records", "null_count.sale_price", f"null_count.{units}"]
     if not set(columns) <= set(actions.column_names):
         return False
-    records, nulls, low, high = (actions.column(c).to_pylist() for c in columns)
-    largest = Decimal(0)
-    with localcontext(prec=80):
-        for n, n_null, lo, hi in zip(records, nulls, low, high, strict=True):
-            if n is None or n_null is None:
-                return False
-            if n_null == n:
-                continue  # only nulls: parts are null too, and cleaning drops them either way
-            if lo is None or hi is None:
-                return False
-            largest = max(largest, abs(lo), abs(hi))
-        rows = sum(records)
-        return largest < SALE_PRICE_PARTS_LIMIT and (largest + 1) * rows < 2**63 and 10**9 * rows < 2**63
+    records, price_nulls, units_nulls = (actions.column(c).to_pylist() for c in columns)
+    for counts in zip(records, price_nulls, units_nulls, strict=True):
+        if None in counts or counts[1] != counts[2]:
+            return False
+    return 10**9 * sum(records) < 2**63
 
 
 def run(
@@ -274,7 +268,7 @@ def reconcile(settings: Settings, *, dry_run: bool = False, execution_id: str | 
     s3 = s3io.client(settings, "s3")
     specs = (order_kpis_spec(settings), category_kpis_spec(settings))
     checkpoint = s3io.get_json_or_none(s3, settings.bucket, checkpoint_key(settings))
-    record = None if checkpoint is None else _read_record(s3, settings, checkpoint, specs)
+    record, _ = _read_record(s3, settings, checkpoint, specs)
     if record is None or checkpoint is None:
         raise StepFailed(
             "no published-KPI record to reconcile against: run a full recompute "
@@ -340,7 +334,7 @@ def _run(
     order_spec, category_spec = order_kpis_spec(settings), category_kpis_spec(settings)
     specs = (order_spec, category_spec)
     extra = {"execution_id": execution_id, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    record = None if checkpoint is None else _read_record(s3, settings, checkpoint, specs)
+    record, record_etag = _read_record(s3, settings, checkpoint, specs)
     checks = _check_tables(dynamodb_client, resource, specs, checkpoint, record, extra)
     if record is None and any(check.action == "full recompute" for check in checks):
         checkpoint = None
@@ -427,10 +421,11 @@ def _run(
         final = record
         if final is None or days is None or changing or dirty_days:
             final = published.replaced(published.empty(specs) if record is None else record, desired, days)
-            published.write(s3, settings.bucket, record_key(settings), final)
+            record_etag = published.write(s3, settings.bucket, record_key(settings), final)
         new_checkpoint["published"] = {
             "tables": [spec.name for spec in specs],
             "dirty_days": [],
+            "record_etag": record_etag,
             "table_states": _table_states(dynamodb_client, specs, final, checks),
         }
     s3io.put_json(s3, settings.bucket, checkpoint_key(settings), new_checkpoint)
@@ -469,18 +464,36 @@ def _dirty_days(checkpoint: Mapping[str, Any] | None) -> set[date]:
 
 def _read_record(
     s3: Any, settings: Settings, checkpoint: Mapping[str, Any] | None, specs: tuple[dynamodb.TableSpec, ...]
-) -> pa.Table | None:
-    """The published-KPI record, when the checkpoint vouches for it and it is for these tables."""
+) -> tuple[pa.Table | None, str | None]:
+    """The published-KPI record and its ETag, when the checkpoint vouches for it and it is for these tables.
+
+    The checkpoint names the record it vouches for by its ETag: another object at the key
+    (an older copy put back, a record of another environment) is not trusted, since
+    repairing the tables from it would write stale KPIs. Only a run that failed after
+    writing the record, before the checkpoint, leaves a newer record, and that one differs
+    from the one vouched for only on the run's dirty days.
+    """
     state = (checkpoint or {}).get("published")
     if state is None or state["tables"] != [spec.name for spec in specs]:
-        return None
+        return None, None
     try:
-        return published.read(s3, settings.bucket, record_key(settings), specs)
+        record, etag = published.load(s3, settings.bucket, record_key(settings), specs)
     except s3.exceptions.NoSuchKey:
         log.warning(
             "no published-KPI record at %s: reading DynamoDB; a full run starts a new one", record_key(settings)
         )
-        return None
+        return None, None
+    vouched = state.get("record_etag")
+    if vouched is not None and etag != vouched and not state.get("dirty_days"):
+        log.warning(
+            "the published-KPI record at %s is not the one the checkpoint vouches for (ETag %s, not %s): "
+            "reading DynamoDB; a full run starts a new one",
+            record_key(settings),
+            etag,
+            vouched,
+        )
+        return None, None
+    return record, etag
 
 
 def _check_tables(

@@ -34,6 +34,15 @@ def with_order_date(orders: DataFrame) -> DataFrame:
     return orders.withColumn("order_date", order_date())
 
 
+def on_days(orders: DataFrame, days: Iterable[date]) -> DataFrame:
+    """The orders (with ``order_date``) created on the given days.
+
+    The days travel as ISO strings cast to dates: PySpark hands a Python ``date`` to the
+    JVM through ``strftime("%Y-%m-%d")``, which writes year 1 as ``1-01-01`` and fails.
+    """
+    return orders.filter(F.col("order_date").isin([F.lit(day.isoformat()).cast("date") for day in days]))
+
+
 def fact_items(
     order_items: DataFrame,
     orders: DataFrame,
