@@ -52,17 +52,23 @@ def empty(specs: Sequence[TableSpec]) -> pa.Table:
 
 def read(s3: Any, bucket: str, key: str, specs: Sequence[TableSpec]) -> pa.Table:
     """The record stored at ``key``, or an error when it is missing or holds other attributes."""
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    record = pq.read_table(io.BytesIO(body))
+    return load(s3, bucket, key, specs)[0]
+
+
+def load(s3: Any, bucket: str, key: str, specs: Sequence[TableSpec]) -> tuple[pa.Table, str]:
+    """The record stored at ``key`` and the object's ETag (see ``write``)."""
+    response = s3.get_object(Bucket=bucket, Key=key)
+    record = pq.read_table(io.BytesIO(response["Body"].read()))
     if not record.schema.equals(schema(specs)):
         raise ValueError(f"s3://{bucket}/{key} does not hold the attributes of {[s.name for s in specs]}")
-    return record
+    return record, str(response["ETag"])
 
 
-def write(s3: Any, bucket: str, key: str, record: pa.Table) -> None:
+def write(s3: Any, bucket: str, key: str, record: pa.Table) -> str:
+    """Store the record; returns the object's ETag, by which the checkpoint names the record it vouches for."""
     sink = io.BytesIO()
     pq.write_table(record, sink, compression="zstd")
-    s3.put_object(Bucket=bucket, Key=key, Body=sink.getvalue())
+    return str(s3.put_object(Bucket=bucket, Key=key, Body=sink.getvalue())["ETag"])
 
 
 def items_on(record: pa.Table, spec: TableSpec, days: Iterable[str]) -> dict[Key, dict[str, Any]]:

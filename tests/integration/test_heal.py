@@ -196,3 +196,24 @@ def test_reconcile_without_a_record_fails_with_the_step_failed_code(pipeline, se
     )
     assert failed.returncode == 4
     assert "full recompute" in failed.stderr
+
+
+def test_an_older_record_put_back_is_not_repaired_from(pipeline, settings):
+    """Repairing from a stale record would write stale KPIs: the checkpoint names its record by ETag."""
+    key = transform.record_key(settings)
+    pipeline.run_batch(FIRST)
+    older = pipeline.s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
+    changed = [("order_items_fix.csv", csv_bytes("order_items", [item(2, 1, pid=2, price="6.75")]))]
+    pipeline.run_batch(changed)
+    pipeline.s3.put_object(Bucket=settings.bucket, Key=key, Body=older)
+    spec = transform.category_kpis_spec(settings)
+    client = s3io.client(settings, "dynamodb")
+    keys = [spec.key_of(i) for i in dynamodb.scan_items(client, spec, spec.key)]
+    dynamodb.write_diff(s3io.resource(settings, "dynamodb"), spec, [], keys, {})
+
+    execution = pipeline.run_batch(OTHER_DAY)
+
+    _assert_tables_equal_the_reference(pipeline, FIRST + changed + OTHER_DAY)
+    report = _transform_report(pipeline, execution.execution_id)
+    assert report["mode"] == "full"
+    assert _checks(report)[spec.name]["action"] == "full recompute"
