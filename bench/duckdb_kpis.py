@@ -2,7 +2,7 @@
 
 Input are the data files of the current snapshot of the three staged tables (typed as staged:
 ints ``int64``, money ``decimal(38,18)``, times ``timestamp[us, tz=UTC]``, the rest strings; the
-partition columns are not in the files). The rules (``KPI_SPEC``):
+partition columns are not in the files). The rules (docs/contract.md):
 
 * products kept when ``cost > 0`` and ``retail_price > 0`` (nulls excluded); null category -> ``Unknown``;
 * orders kept when ``created_at`` is not null and ``num_of_item > 0``;

@@ -1,4 +1,4 @@
-"""The data contract of ``KPI_SPEC.md`` as code: datasets, keys, columns and types.
+"""The data contract of docs/contract.md as code: datasets, keys, columns, types and row rules.
 
 Everything else reads the contract from here; nothing here does I/O.
 """

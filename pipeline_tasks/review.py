@@ -7,10 +7,12 @@ matplotlib Figure for a notebook to display. Nothing here reads or writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from pipeline_tasks.contract import ROW_RULES, RowRule
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -58,9 +60,10 @@ def verdicts(result: Mapping[str, Any]) -> pd.DataFrame:
 def funnel(stage_report: Mapping[str, Any]) -> pd.DataFrame:
     """The data-quality funnel, one row per staged file: read → staged → kept.
 
-    Columns: rows read; one ``not staged: …`` column per row-level reason;
-    rows staged; one ``excluded: …`` column per cleaning rule (§4) that dropped
-    rows; rows kept for the KPIs.
+    Columns: rows read; one ``not staged: …`` column per row-level reason; the rows
+    written to the quarantine table (every row not staged, up to the reader's sample
+    limit for rows it could not split); rows staged; one ``excluded: …`` column per
+    cleaning rule (§4) that dropped rows; rows kept for the KPIs.
     """
     files = stage_report["files"]
     not_staged = sorted({reason for f in files for reason in f["rows_not_staged"]})
@@ -69,6 +72,7 @@ def funnel(stage_report: Mapping[str, Any]) -> pd.DataFrame:
     for f in files:
         row: dict[str, Any] = {"key": f["key"], "dataset": f["dataset"], "rows_read": f["rows_read"]}
         row |= {f"not staged: {r}": f["rows_not_staged"].get(r, 0) for r in not_staged}
+        row["rows_quarantined"] = f.get("rows_quarantined", 0)
         row["rows_staged"] = f["rows_staged"]
         row |= {f"excluded: {r}": f.get("rows_excluded_by_cleaning", {}).get(r, 0) for r in excluded}
         row["rows_kept"] = f.get("rows_kept", f["rows_staged"])
@@ -77,10 +81,44 @@ def funnel(stage_report: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def merges(stage_report: Mapping[str, Any]) -> pd.DataFrame:
-    """What each Delta MERGE did, one row per staged table."""
-    columns = ["inserted", "updated", "unchanged", "rows_superseded_in_batch", "version", "seconds"]
+    """What each Delta MERGE did, one row per staged table.
+
+    ``older``: rows left unapplied because the staged row of their key came from a newer file.
+    """
+    columns = ["inserted", "updated", "unchanged", "older", "rows_superseded_in_batch", "version", "seconds"]
     rows = [{"table": name, **{c: merge.get(c) for c in columns}} for name, merge in stage_report["tables"].items()]
     return pd.DataFrame(rows, columns=["table", *columns])
+
+
+#: Columns of ``quarantined``, in order.
+QUARANTINE_COLUMNS = ("source_key", "line", "reason", "key", "value", "row", "execution_id")
+
+
+def quarantined(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The quarantined rows (the quarantine table's records), by file and line.
+
+    Every text is shown whole as stored (the table cuts it at 2,000 characters).
+    """
+    frame = pd.DataFrame(list(records), columns=list(QUARANTINE_COLUMNS))
+    frame = frame.astype({"line": "Int64"})
+    return frame.sort_values(["source_key", "line"], na_position="last").reset_index(drop=True)
+
+
+def row_rules(max_share: Callable[[RowRule], float]) -> pd.DataFrame:
+    """The row rules in force: what each quarantines, and the share of a file that rejects it whole."""
+    rows = [
+        {
+            "dataset": dataset,
+            "rule": rule.name,
+            "column": rule.column,
+            "limit": f"{rule.limit:,} {rule.measure}",
+            "rejects the file above": f"{max_share(rule):.0%} of its rows",
+            "why": rule.why,
+        }
+        for dataset, rules in ROW_RULES.items()
+        for rule in rules
+    ]
+    return pd.DataFrame(rows, columns=["dataset", "rule", "column", "limit", "rejects the file above", "why"])
 
 
 def kpi_change_counts(transform_report: Mapping[str, Any] | None) -> dict[str, dict[str, int]]:

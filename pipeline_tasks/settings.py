@@ -1,7 +1,7 @@
 """One Settings object: the only place that reads environment variables.
 
-Environments differ only in values. Defaults are the resource names of the
-product (SEED.md); a local stack overrides ``aws_endpoint_url`` and the bucket.
+Environments differ only in values. Defaults are the product's resource names (those
+its AWS resources were first given); a local stack overrides ``aws_endpoint_url`` and the bucket.
 """
 
 from __future__ import annotations

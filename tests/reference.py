@@ -1,4 +1,4 @@
-"""An independent, deliberately plain implementation of KPI_SPEC.md for the tests.
+"""An independent, deliberately plain implementation of docs/contract.md for the tests.
 
 It shares no code with ``pipeline_tasks``: the standard library's csv module,
 dicts for the staged snapshot, Decimal arithmetic with a wide context. It is

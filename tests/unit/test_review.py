@@ -24,6 +24,7 @@ STAGE = {
             "dataset": "orders",
             "rows_read": 4,
             "rows_not_staged": {"missing_key": 1},
+            "rows_quarantined": 1,
             "rows_staged": 3,
             "rows_excluded_by_cleaning": {"created_at_missing": 1},
             "rows_kept": 2,
@@ -84,12 +85,38 @@ def test_the_funnel_adds_a_column_per_reason_and_rule():
         "dataset",
         "rows_read",
         "not staged: missing_key",
+        "rows_quarantined",
         "rows_staged",
         "excluded: created_at_missing",
         "rows_kept",
     ]
-    assert table.iloc[0].tolist()[2:] == [4, 1, 3, 1, 2]
-    assert table.iloc[1].tolist()[2:] == [5, 0, 5, 0, 5]
+    assert table.iloc[0].tolist()[2:] == [4, 1, 1, 3, 1, 2]
+    assert table.iloc[1].tolist()[2:] == [5, 0, 0, 5, 0, 5]
+
+
+def test_quarantined_rows_are_listed_by_file_and_line_in_full():
+    long_value = "x" * 1500
+    records = [
+        {"source_key": "input/b.csv", "line": 7, "reason": "missing_key", "key": None, "value": None, "row": "{}"},
+        {"source_key": "input/a.csv", "line": 12, "reason": "category_too_long", "key": "2", "value": long_value},
+        {"source_key": "input/a.csv", "line": 3, "reason": "wrong_field_count", "row": "1,2"},
+    ]
+    table = review.quarantined(records)
+    assert list(zip(table["source_key"], table["line"], strict=True)) == [
+        ("input/a.csv", 3),
+        ("input/a.csv", 12),
+        ("input/b.csv", 7),
+    ]
+    assert table.loc[1, "value"] == long_value
+    assert review.quarantined([]).columns.tolist() == list(review.QUARANTINE_COLUMNS)
+
+
+def test_row_rules_show_the_share_in_force():
+    table = review.row_rules(lambda rule: 0.1 if rule.name == "category_too_long" else rule.max_share)
+    by_rule = table.set_index("rule")
+    assert by_rule.loc["category_too_long", "rejects the file above"] == "10% of its rows"
+    assert by_rule.loc["category_too_long", "limit"] == "2,048 bytes"
+    assert by_rule.loc["sale_price_out_of_range", "rejects the file above"] == "50% of its rows"
 
 
 def test_kpi_writes_and_changes():
