@@ -139,26 +139,16 @@ def table_identity(dynamodb: Any, spec: TableSpec) -> dict[str, str] | None:
     return {"TableArn": table["TableArn"], "CreationDateTime": table["CreationDateTime"].isoformat()}
 
 
-def count_items(dynamodb: Any, spec: TableSpec, *, segments: int = 1) -> int:
+def count_items(dynamodb: Any, spec: TableSpec) -> int:
     """How many items the table holds now: a consistent Scan with ``Select=COUNT``, every page.
 
     Not DescribeTable's ``ItemCount``: "DynamoDB updates this value approximately every six
     hours. Recent changes might not be reflected in this value." (Amazon DynamoDB API
     Reference, TableDescription; the same words in botocore's service model). A COUNT scan
-    reads, and is billed for, every item, but returns no item: 1 MB of items per page.
-    ``segments`` > 1 counts that many segments of a parallel scan at once.
+    reads, and is billed for, every item (1 MB per page), but returns no item.
     """
-
-    def count(segment: int) -> int:
-        request: dict[str, Any] = {"TableName": spec.name, "Select": "COUNT", "ConsistentRead": True}
-        if segments > 1:
-            request |= {"Segment": segment, "TotalSegments": segments}
-        return sum(page["Count"] for page in dynamodb.get_paginator("scan").paginate(**request))
-
-    if segments == 1:
-        return count(0)
-    with ThreadPoolExecutor(max_workers=segments, thread_name_prefix=f"count-{spec.name}") as pool:
-        return sum(pool.map(count, range(segments)))
+    pages = dynamodb.get_paginator("scan").paginate(TableName=spec.name, Select="COUNT", ConsistentRead=True)
+    return sum(page["Count"] for page in pages)
 
 
 def get_items(

@@ -237,13 +237,6 @@ class ReconcileReport:
         """Whether the tables held exactly the record's items before any repair."""
         return all(table.put == 0 and table.deleted == 0 for table in self.tables)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "tables": [table.to_json() for table in self.tables],
-            "skipped_days": list(self.skipped_days),
-            "dry_run": self.dry_run,
-        }
-
 
 def reconcile(settings: Settings, *, dry_run: bool = False, execution_id: str | None = None) -> ReconcileReport:
     """Compare every item of both KPI tables with the published-KPI record, and repair what differs.
