@@ -172,6 +172,10 @@ def _runs_show(execution_id: str, dest: Path) -> int:
     if record.stage_report:
         print("\ndata-quality funnel:")
         print(review.funnel(record.stage_report).to_string(index=False))
+        quarantined = runs.quarantined(settings, record)
+        if quarantined:
+            print(f"\nquarantined rows ({len(quarantined)}; staging/quarantine):")
+            print(review.quarantined(quarantined).to_string(index=False, max_colwidth=80))
     if record.transform_report:
         report = record.transform_report
         days = report["affected_dates"]

@@ -121,6 +121,17 @@ def row_rules(max_share: Callable[[RowRule], float]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "rule", "column", "limit", "rejects the file above", "why"])
 
 
+def table_checks(transform_report: Mapping[str, Any] | None) -> pd.DataFrame:
+    """The KPI tables the run checked against its published record, and what it repaired.
+
+    One row per table: whether it is still the table the record was written to, the items
+    the record expects and those found, and the repair (``none`` when the table matched).
+    """
+    columns = ["table", "identity_changed", "expected_items", "found_items", "action", "put", "deleted"]
+    checks = (transform_report or {}).get("table_checks", [])
+    return pd.DataFrame([{c: check.get(c) for c in columns} for check in checks], columns=columns)
+
+
 def kpi_change_counts(transform_report: Mapping[str, Any] | None) -> dict[str, dict[str, int]]:
     """Per KPI table: the items a run added, changed and deleted, and those it left unchanged."""
     if not transform_report:

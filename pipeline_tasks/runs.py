@@ -110,6 +110,18 @@ def load(settings: Settings, execution_id: str) -> ExecutionRecord:
     return record
 
 
+def quarantined(settings: Settings, record: ExecutionRecord) -> list[dict[str, Any]]:
+    """The quarantine table's records of the files an execution staged (empty when it staged none)."""
+    report = record.stage_report
+    if not report or "quarantine" not in report:
+        return []
+    from pipeline_tasks.io import delta
+
+    files = [f["key"] for f in report["files"]]
+    records = delta.read_quarantine(report["quarantine"]["table"], delta.storage_options(settings), source_keys=files)
+    return records.to_pylist()
+
+
 def list_executions(settings: Settings, *, limit: int | None = None) -> list[ExecutionSummary]:
     """Summaries of the executions, the most recent first (at most ``limit``)."""
     summaries = [summarise(load(settings, execution_id)) for execution_id in execution_ids(settings)]

@@ -204,3 +204,24 @@ def test_cli_parameter_values_and_error_names():
     assert kinds["KernelDied"].exit_code == 6 and kinds["InvalidFile"].exit_code == 3
     codes = [k.exit_code for k in kinds.values()]
     assert len(codes) == len(set(codes))  # one exit code per failure kind
+
+
+def test_table_checks_show_what_the_run_found_and_repaired():
+    report = {
+        "table_checks": [
+            {"table": "OrderKPIs", "identity_changed": False, "expected_items": 3, "found_items": 3, "action": "none"},
+            {
+                "table": "CategoryKPIs",
+                "identity_changed": True,
+                "expected_items": 5,
+                "found_items": 0,
+                "action": "repaired",
+                "put": 5,
+                "deleted": 0,
+            },
+        ]
+    }
+    table = review.table_checks(report)
+    assert table["action"].tolist() == ["none", "repaired"]
+    assert table.loc[1, ["found_items", "put"]].tolist() == [0, 5]
+    assert review.table_checks(None).empty and review.table_checks({}).columns[0] == "table"
