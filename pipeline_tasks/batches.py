@@ -43,6 +43,20 @@ class BatchFile:
         return cls(key, version, when)
 
 
+def pin(
+    s3: Any, bucket: str, key: str, version_id: str | None = None, event_time: str | None = None
+) -> BatchFile | None:
+    """The file to process: ``version_id`` if still there, else None; without one, the current version.
+
+    The event time defaults to the version's ``LastModified``. A 403 is raised, not read
+    as "gone" (``s3io.head_version``).
+    """
+    head = s3io.head_version(s3, bucket, key, version_id)
+    if head is None:
+        return None
+    return BatchFile(key, version_id or head.get("VersionId"), event_time or head["LastModified"].isoformat())
+
+
 def result_key(settings: Settings, execution_id: str) -> str:
     return f"{settings.results_prefix}{execution_id}.json"
 

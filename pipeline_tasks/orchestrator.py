@@ -174,7 +174,7 @@ def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
         files = batches.read_manifest(settings, batches.manifest_key(settings, execution_id))
         present = []
         for file in files:
-            pinned = _pin(s3, settings.bucket, file.key, file.version_id, file.event_time)
+            pinned = batches.pin(s3, settings.bucket, file.key, file.version_id, file.event_time)
             if pinned is None:
                 outcome.keys_skipped.append(file.key)
             else:
@@ -224,7 +224,7 @@ def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun)
     batch = plan_batch(events, list(used))
     files = []
     for event in batch.files:
-        pinned = _pin(s3, settings.bucket, event.key, event.version_id, event.event_time)
+        pinned = batches.pin(s3, settings.bucket, event.key, event.version_id, event.event_time)
         if pinned is None:
             outcome.keys_skipped.append(event.key)
         else:
@@ -234,18 +234,6 @@ def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun)
     else:
         outcome.reason = "no new file in input/"
     outcome.messages_deleted = _delete(sqs, url, used)
-
-
-def _pin(s3: Any, bucket: str, key: str, version_id: str | None, event_time: str | None) -> BatchFile | None:
-    """The file to process for an event: its version if still there; None when it is gone.
-
-    Without a version id (an unversioned bucket, moto's events) the key's current
-    version is pinned. A 403 is raised (see the module's docstring).
-    """
-    head = s3io.head_version(s3, bucket, key, version_id)
-    if head is None:
-        return None
-    return BatchFile(key, version_id or head.get("VersionId"), event_time or head["LastModified"].isoformat())
 
 
 def _delete(sqs: Any, url: str, receipts: dict[str, str]) -> int:

@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pipeline_tasks import executions, notebooks, runs
+from pipeline_tasks import batches, executions, notebooks, runs
 from pipeline_tasks.batches import BatchFile
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import dynamodb
@@ -120,18 +120,11 @@ def pin_current(settings: Settings, keys: Sequence[str | BatchFile]) -> list[Bat
     """Bare keys as batch files: each pinned to its current version, its ``LastModified`` as event time.
 
     What the orchestrator does for an event without a version id. Files already pinned
-    are kept; a key not in the bucket is left unpinned (the validate step reports it).
+    are kept; a key not in the bucket is left unpinned (the validate step fails, naming it).
     """
     s3 = s3io.client(settings, "s3")
-    files = []
-    for key in keys:
-        if isinstance(key, BatchFile):
-            files.append(key)
-            continue
-        head = s3io.head_version(s3, settings.bucket, key)
-        pinned = None if head is None else (head.get("VersionId"), head["LastModified"].isoformat())
-        files.append(BatchFile(key, *pinned) if pinned else BatchFile(key))
-    return files
+    pinned = [k if isinstance(k, BatchFile) else batches.pin(s3, settings.bucket, k) for k in keys]
+    return [p or BatchFile(str(k)) for p, k in zip(pinned, keys, strict=True)]
 
 
 def process_batch(

@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline_tasks.batches import BatchFile, as_batch_files, manifest_key, read_manifest, result_key, write_manifest
+from pipeline_tasks.batches import (
+    BatchFile,
+    as_batch_files,
+    manifest_key,
+    pin,
+    read_manifest,
+    result_key,
+    write_manifest,
+)
 from pipeline_tasks.contract import classify
 from pipeline_tasks.errors import ConfigurationError, StepFailed
 from pipeline_tasks.io import s3 as s3io
@@ -75,15 +83,16 @@ def judge(s3: Any, settings: Settings, file: BatchFile) -> tuple[ValidationResul
     A file of no pinned version (an old manifest) is pinned here to its current version.
     """
     if file.version_id is None:
-        head = s3io.head_version(s3, settings.bucket, file.key)
-        if head is None:
+        current = pin(s3, settings.bucket, file.key, event_time=file.event_time)
+        if current is None:
             raise StepFailed(f"s3://{settings.bucket}/{file.key} is no longer in the bucket")
-        file = BatchFile(file.key, head.get("VersionId"), file.event_time or head["LastModified"].isoformat())
+        file = current
     problem = key_problem(file.key, settings.input_prefix)
     if problem is not None:
         dataset = classify(file.key)
         return ValidationResult(file.key, dataset.name if dataset else None, False, problem), file
-    return validate(s3io.S3Source(s3, settings.bucket, file.key, version_id=file.version_id)), file
+    source = s3io.S3Source(s3, settings.bucket, file.key, version_id=file.version_id)
+    return validate(source, max_share=settings.max_share), file
 
 
 def run(
