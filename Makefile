@@ -12,7 +12,7 @@ IMAGE_TAG ?= $(shell git rev-parse HEAD)
 STACK ?= ecom-pipeline-$(ENVIRONMENT_NAME)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo lab test test-fast lint bench bench-notebooks bench-flow notebook-outputs lambda-package images deploy clean
+.PHONY: help setup demo lab test test-reliability test-fast lint bench bench-notebooks bench-flow notebook-outputs lambda-package images deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ lab: setup ## JupyterLab on notebooks/ against a local stack seeded with the sam
 
 test: setup ## run the full test suite
 	$(VENV)/bin/pytest
+
+test-reliability: setup ## faults injected into the whole local flow; each scenario must converge (minutes)
+	$(VENV)/bin/pytest tests/reliability -m reliability
 
 test-fast: setup ## unit tests only (no Spark, no moto)
 	$(VENV)/bin/pytest tests/unit
