@@ -8,7 +8,7 @@ rule, and the batches after it succeed with the reference's KPIs.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from builders import csv_bytes, item, order, product
@@ -123,3 +123,40 @@ def test_a_file_where_most_rows_break_a_rule_is_rejected_whole_and_the_share_is_
     execution = pipeline.run_batch([("order_items_again.csv", csv_bytes("order_items", bad))])
     assert execution.invalid_files == []
     assert [r["reason"] for r in _quarantine(settings)] == ["sale_price_out_of_range"] * 3
+
+
+def test_a_day_whose_kpis_fail_to_compute_blocks_only_itself_and_is_retried(pipeline, monkeypatch):
+    """Fault injection: computing 2024-03-02 fails (as an unforeseen value would); the other days publish."""
+    real = transform.compute_aggregates
+    poisoned = date(2024, 3, 2)
+
+    def failing_on_one_day(orders, items, products, dates, **options):
+        if dates is None or poisoned in dates:
+            raise ArithmeticError("injected: this day's data cannot be computed")
+        return real(orders, items, products, dates, **options)
+
+    first = [
+        ("orders.csv", csv_bytes("orders", [order(1, "2024-03-01 10:00:00"), order(2, "2024-03-02 10:00:00")])),
+        ("order_items.csv", csv_bytes("order_items", [item(10, 1, price="3.00"), item(20, 2, price="4.00")])),
+    ]
+    monkeypatch.setattr(transform, "compute_aggregates", failing_on_one_day)
+    pipeline.run_batch(first)  # the execution succeeds: one day blocked, not the batch
+    assert sorted(pipeline.order_kpis()) == ["2024-03-01"]
+    report = s3io.get_json(
+        pipeline.s3, pipeline.settings.bucket, stage.report_key(pipeline.settings, "test-001", "transform")
+    )
+    assert list(report["blocked_days"]) == ["2024-03-02"]
+    assert "injected" in report["blocked_days"]["2024-03-02"]
+
+    second = [("orders_later.csv", csv_bytes("orders", [order(3, "2024-03-03 10:00:00")]))]
+    pipeline.run_batch(second)  # still failing: the blocked day is retried, the new day published
+    assert sorted(pipeline.order_kpis()) == ["2024-03-01", "2024-03-03"]
+
+    monkeypatch.setattr(transform, "compute_aggregates", real)
+    third = [("orders_more.csv", csv_bytes("orders", [order(4, "2024-03-04 10:00:00")]))]
+    pipeline.run_batch(third)  # fixed: the next run computes the blocked day too
+    reference = Reference()
+    for name, data in first + second + third:
+        reference.load(name, data)
+    orders, categories = reference.kpis()
+    assert pipeline.order_kpis() == orders and pipeline.category_kpis() == categories
