@@ -181,6 +181,10 @@ def _runs_show(execution_id: str, dest: Path) -> int:
         days = report["affected_dates"]
         print(f"\nKPIs ({report['mode']}): {'all' if days is None else len(days)} day(s) recomputed")
         print(review.kpi_writes(report).to_string(index=False))
+        blocked = review.blocked_days(report)
+        if not blocked.empty:
+            print(f"\n{len(blocked)} day(s) blocked (left as they were, retried by the next run):")
+            print(blocked.to_string(index=False))
         from pipeline_tasks.io.published import TableCheck
 
         checks = [TableCheck.from_json(check) for check in report.get("table_checks", [])]

@@ -132,6 +132,12 @@ def table_checks(transform_report: Mapping[str, Any] | None) -> pd.DataFrame:
     return pd.DataFrame([{c: check.get(c) for c in columns} for check in checks], columns=columns)
 
 
+def blocked_days(transform_report: Mapping[str, Any] | None) -> pd.DataFrame:
+    """The days whose KPIs could not be computed, with the error; the tables keep them as they were."""
+    blocked = (transform_report or {}).get("blocked_days", {})
+    return pd.DataFrame(sorted(blocked.items()), columns=["order_date", "error"])
+
+
 def kpi_change_counts(transform_report: Mapping[str, Any] | None) -> dict[str, dict[str, int]]:
     """Per KPI table: the items a run added, changed and deleted, and those it left unchanged."""
     if not transform_report:

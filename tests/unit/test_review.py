@@ -225,3 +225,9 @@ def test_table_checks_show_what_the_run_found_and_repaired():
     assert table["action"].tolist() == ["none", "repaired"]
     assert table.loc[1, ["found_items", "put"]].tolist() == [0, 5]
     assert review.table_checks(None).empty and review.table_checks({}).columns[0] == "table"
+
+
+def test_blocked_days_list_each_day_with_its_error():
+    table = review.blocked_days({"blocked_days": {"2024-03-02": "ArithmeticError: x", "2024-03-01": "ValueError: y"}})
+    assert table.values.tolist() == [["2024-03-01", "ValueError: y"], ["2024-03-02", "ArithmeticError: x"]]
+    assert review.blocked_days({}).empty and review.blocked_days(None).columns.tolist() == ["order_date", "error"]
