@@ -1,30 +1,28 @@
 """StagingTask: upsert the batch's valid files into the staged Delta tables.
 
-Reads the valid files of a batch (in arrival order) from S3, types and
-deduplicates their rows (the last row of a key wins), and MERGEs each dataset
-into ``staging/{dataset}``. Writes ``reports/{execution_id}/stage.json``: the
-data-quality funnel per file and what each MERGE did.
+Streams the valid files of a batch (in arrival order) from S3 batch by batch,
+types their rows, and MERGEs each dataset into ``staging/{dataset}`` in chunks of
+at most about ``CHUNK_ROWS`` typed rows, each deduplicated first (the last row of
+a key wins), so that memory does not grow with the files or the batch. Writes
+``reports/{execution_id}/stage.json``: the data-quality funnel per file and what
+the MERGEs of each dataset did.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipeline_tasks.contract import DATASETS, Dataset, classify
-from pipeline_tasks.csv_reader import (
-    HEADER_LIMIT,
-    RowProblems,
-    empty_raw_table,
-    parse_header,
-    read_raw_batches,
-)
+from pipeline_tasks.contract import CLEANING_RULES, DATASETS, Dataset, classify
+from pipeline_tasks.csv_reader import HEADER_LIMIT, RowProblems, parse_header, read_raw_batches
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
@@ -34,70 +32,173 @@ from pipeline_tasks.transforms.staging import (
     QUARANTINE_SCHEMA,
     Provenance,
     count_cleaning_exclusions,
-    count_row_problems,
     dedupe_last_wins,
     not_staged_reasons,
     quarantine_records,
     reader_records,
     stage_rows,
+    staged_schema,
     with_execution_id,
 )
 from pipeline_tasks.validation import Source
 
 log = logging.getLogger(__name__)
 
+#: Typed rows gathered (across files, in arrival order) before they are deduplicated and
+#: merged. Peak memory follows this bound, not the size of a file or a batch: a chunk is
+#: held while its deduplicated copy is built and merged (docs/benchmarks.md, "backfill").
+CHUNK_ROWS = 1_000_000
+#: Quarantine records held before they are written to the quarantine table.
+QUARANTINE_FLUSH_ROWS = 100_000
+
 
 def report_key(settings: Settings, execution_id: str, step: str) -> str:
     return f"{settings.reports_prefix}{execution_id}/{step}.json"
 
 
+@dataclass
+class Funnel:
+    """The data-quality funnel of one file, summed over its batches as they are read."""
+
+    key: str
+    dataset: Dataset
+    rows_read: int = 0
+    not_staged: Counter[str] = field(default_factory=Counter)
+    rows_quarantined: int = 0
+    rows_staged: int = 0
+    excluded: Counter[str] = field(default_factory=Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        """``rows_read``, ``rows_not_staged`` per reason, ``rows_quarantined``, ``rows_staged``,
+        ``rows_excluded_by_cleaning`` per §4 rule (what the transform's cleaning will drop), ``rows_kept``."""
+        rules = [rule.name for rule in CLEANING_RULES[self.dataset.name]]
+        excluded = {name: self.excluded[name] for name in rules if self.excluded[name]}
+        return {
+            "key": self.key,
+            "dataset": self.dataset.name,
+            "rows_read": self.rows_read,
+            "rows_not_staged": {reason: n for reason, n in self.not_staged.items() if n},
+            "rows_quarantined": self.rows_quarantined,
+            "rows_staged": self.rows_staged,
+            "rows_excluded_by_cleaning": excluded,
+            "rows_kept": self.rows_staged - sum(excluded.values()),
+        }
+
+
 @dataclass(frozen=True)
-class StagedFile:
-    """One valid file as the staging step reads it: its rows, funnel and quarantined rows."""
+class StagedBatch:
+    """Rows of one file as staging reads them: typed rows and quarantine records."""
 
     rows: pa.Table
-    funnel: dict[str, Any]
     quarantined: pa.Table
 
 
-def read_file_rows(source: Source, dataset: Dataset, origin: Provenance) -> StagedFile:
-    """Typed rows of one valid file, its data-quality funnel and its quarantine records.
+def read_file_batches(source: Source, dataset: Dataset, origin: Provenance, funnel: Funnel) -> Iterator[StagedBatch]:
+    """Stream one valid file: typed rows (key parsed, duplicates kept, file order) batch by batch.
 
-    The funnel holds ``rows_read``, ``rows_not_staged`` per reason (the reader's, the
-    key's and the row rules'), ``rows_quarantined``, ``rows_staged``,
-    ``rows_excluded_by_cleaning`` per §4 rule (what the transform's cleaning will drop)
-    and ``rows_kept``. The rows are typed, key parsed, duplicates kept in file order.
+    Each batch of the reader (``csv_reader.BLOCK_SIZE`` of CSV) is typed on its own;
+    rows with a reason not to be staged become quarantine records. ``funnel`` is
+    complete once the iterator is exhausted: the reader's dropped rows come last.
     """
     prefix, complete = source.read_prefix(HEADER_LIMIT)
     header = parse_header(prefix, complete=complete)
     problems = RowProblems()
+    source_key = pa.scalar(source.key, pa.string())
     with source.open() as stream:
-        batches = list(read_raw_batches(stream, header, dataset, problems))
-    raw = pa.Table.from_batches(batches) if batches else empty_raw_table(dataset)
-    reasons = not_staged_reasons(raw, dataset)
-    keys = pa.repeat(pa.scalar(source.key, pa.string()), raw.num_rows)
-    rows = stage_rows(raw, dataset, source_keys=keys, event_time=origin.event_time, reasons=reasons)
-    quarantined = pa.concat_tables(
-        [reader_records(_dropped(problems), dataset, origin), quarantine_records(raw, reasons, dataset, origin)]
-    )
-    not_staged = {**problems.counts(), **count_row_problems(raw, dataset)}
-    excluded = count_cleaning_exclusions(rows, dataset)
-    funnel = {
-        "key": source.key,
-        "dataset": dataset.name,
-        "rows_read": raw.num_rows + problems.rows,
-        "rows_not_staged": {reason: n for reason, n in not_staged.items() if n},
-        "rows_quarantined": quarantined.num_rows,
-        "rows_staged": rows.num_rows,
-        "rows_excluded_by_cleaning": excluded,
-        "rows_kept": rows.num_rows - sum(excluded.values()),
-    }
-    return StagedFile(rows, funnel, quarantined)
+        for batch in read_raw_batches(stream, header, dataset, problems):
+            raw = pa.Table.from_batches([batch])
+            reasons = not_staged_reasons(raw, dataset)
+            keys = pa.repeat(source_key, raw.num_rows)
+            rows = stage_rows(raw, dataset, source_keys=keys, event_time=origin.event_time, reasons=reasons)
+            quarantined = quarantine_records(raw, reasons, dataset, origin)
+            funnel.rows_read += raw.num_rows
+            funnel.not_staged.update(_reason_counts(reasons))
+            funnel.rows_quarantined += quarantined.num_rows
+            funnel.rows_staged += rows.num_rows
+            funnel.excluded.update(count_cleaning_exclusions(rows, dataset))
+            yield StagedBatch(rows, quarantined)
+    dropped = reader_records(_dropped(problems), dataset, origin)
+    funnel.rows_read += problems.rows
+    # The reader's reasons first, both always named (zeros are left out of the report).
+    funnel.not_staged = Counter(problems.counts()) + funnel.not_staged
+    funnel.rows_quarantined += dropped.num_rows
+    yield StagedBatch(staged_schema(dataset).empty_table(), dropped)
+
+
+def _reason_counts(reasons: pa.Array) -> dict[str, int]:
+    """Rows per reason of ``not_staged_reasons`` (nulls are staged rows)."""
+    if reasons.null_count == len(reasons):
+        return {}
+    counted = pc.value_counts(reasons.drop_null())
+    return dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
 
 
 def _dropped(problems: RowProblems) -> list[dict[str, object]]:
     """The reader's dropped rows as quarantine records (``line``, ``reason``, ``row``)."""
     return [{"line": d.line, "reason": d.reason, "row": d.text} for d in problems.dropped]
+
+
+class QuarantineWriter:
+    """The quarantine records of a staging run, written to their Delta table in bounded pieces.
+
+    Records are held until ``flush_rows`` of them have gathered, then upserted
+    (``delta.record_quarantine``: a rerun records each row once); ``close`` writes the
+    rest and creates the table even when no row was quarantined.
+    """
+
+    def __init__(self, uri: str, options: Mapping[str, str], *, flush_rows: int = QUARANTINE_FLUSH_ROWS) -> None:
+        self.uri = uri
+        self.options = options
+        self.flush_rows = flush_rows
+        self.rows = 0
+        self._held: list[pa.Table] = []
+        self._held_rows = 0
+
+    def add(self, records: pa.Table) -> None:
+        if records.num_rows:
+            self._held.append(records)
+            self._held_rows += records.num_rows
+        if self._held_rows >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        records = pa.concat_tables(self._held) if self._held else QUARANTINE_SCHEMA.empty_table()
+        self._held, self._held_rows = [], 0
+        delta.record_quarantine(self.uri, records, self.options)
+        self.rows += records.num_rows
+
+    def close(self) -> int:
+        """Write the records still held; return how many records the run wrote."""
+        self.flush()
+        return self.rows
+
+
+@dataclass
+class _Chunk:
+    """Typed rows gathered for the next merge, with the event time of their file."""
+
+    parts: list[tuple[datetime | None, pa.Table]] = field(default_factory=list)
+    rows: int = 0
+
+    def add(self, event_time: datetime | None, rows: pa.Table) -> None:
+        if rows.num_rows:
+            self.parts.append((event_time, rows))
+            self.rows += rows.num_rows
+
+    def take(self, dataset: Dataset) -> pa.Table:
+        """The gathered rows as one table, oldest file first; the chunk is empty afterwards.
+
+        Files are put in the order of their event times (stable: arrival order among
+        equal times), so that the last row of a key is the newest, as a merge of each
+        file in turn would leave it; the orchestrator hands files over in that order
+        anyway. With a file of unknown time, arrival order is kept.
+        """
+        parts, self.parts, self.rows = self.parts, [], 0
+        dated = [(when, rows) for when, rows in parts if when is not None]
+        if len(dated) == len(parts):
+            dated.sort(key=lambda part: part[0])
+            parts = list(dated)
+        return pa.concat_tables([rows for _, rows in parts]) if parts else staged_schema(dataset).empty_table()
 
 
 @dataclass(frozen=True)
@@ -108,45 +209,84 @@ class FileToStage:
     origin: Provenance
 
 
+def _merge_chunk(table: Any, chunk: _Chunk, dataset: Dataset, execution_id: str) -> tuple[delta.MergeResult, int]:
+    """Dedupe and merge the chunk's rows; the merge and the rows superseded within the chunk."""
+    rows = chunk.take(dataset)
+    gathered = rows.num_rows
+    deduped = with_execution_id(dedupe_last_wins(rows, dataset.key), execution_id)
+    del rows  # the chunk's rows are not needed while the merge runs
+    return delta.merge_rows(table, deduped, dataset), gathered - deduped.num_rows
+
+
 def stage_dataset(
-    settings: Settings, execution_id: str, dataset: Dataset, files: Sequence[FileToStage]
-) -> tuple[list[dict[str, Any]], dict[str, Any], pa.Table]:
-    """Read, dedupe and merge the files of one dataset; return the funnels, the merge and the quarantine."""
+    settings: Settings,
+    execution_id: str,
+    dataset: Dataset,
+    files: Sequence[FileToStage],
+    quarantine: QuarantineWriter,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Stream, dedupe and merge the files of one dataset, in chunks; return the funnels and the merges.
+
+    Typed rows are gathered across files, in arrival order, until ``chunk_rows``
+    (plus at most one reader batch) have gathered; that chunk is deduplicated and
+    merged, and so on. Chunks in order end where one merge of the whole batch would:
+    the merge is SEQUENCE BY the file's event time and a row of equal time replaces
+    the staged one when its values differ, so a later chunk of the same file wins
+    (``io.delta.merge_rows``). The merge summary sums the chunks' counts: a key
+    repeated across chunks is inserted by one and updated (or unchanged) by the next;
+    ``rows_superseded_in_batch`` counts the rows deduplicated away within chunks;
+    ``partitions_touched`` is a sum (a partition two chunks touch counts twice);
+    ``version`` is the last chunk's; ``chunks`` how many merges ran.
+    """
     started = time.perf_counter()
+    table = delta.ensure_table(settings.table_uri(dataset.name), dataset, delta.storage_options(settings))
     funnels = []
-    parts = []
-    quarantined = []
+    merges: list[tuple[delta.MergeResult, int]] = []
+    chunk = _Chunk()
     for item in files:
-        staged = read_file_rows(item.source, dataset, item.origin)
-        parts.append(staged.rows)
-        funnels.append(staged.funnel)
-        quarantined.append(staged.quarantined)
+        funnel = Funnel(item.source.key, dataset)
+        for batch in read_file_batches(item.source, dataset, item.origin, funnel):
+            quarantine.add(batch.quarantined)
+            chunk.add(item.origin.event_time, batch.rows)
+            if chunk.rows >= chunk_rows:
+                merges.append(_merge_chunk(table, chunk, dataset, execution_id))
+        funnels.append(funnel.to_json())
         log.info(
             "stage %s: %d rows read, %d staged, %d quarantined",
             item.source.key,
-            staged.funnel["rows_read"],
-            staged.funnel["rows_staged"],
-            staged.funnel["rows_quarantined"],
+            funnel.rows_read,
+            funnel.rows_staged,
+            funnel.rows_quarantined,
         )
-    rows = pa.concat_tables(parts)
-    deduped = with_execution_id(dedupe_last_wins(rows, dataset.key), execution_id)
-    options = delta.storage_options(settings)
-    table = delta.ensure_table(settings.table_uri(dataset.name), dataset, options)
-    result = delta.merge_rows(table, deduped, dataset)
-    merge = asdict(result) | {
-        "rows_superseded_in_batch": rows.num_rows - deduped.num_rows,
+    if chunk.rows or not merges:
+        merges.append(_merge_chunk(table, chunk, dataset, execution_id))
+    merge = _summary([result for result, _ in merges]) | {
+        "rows_superseded_in_batch": sum(superseded for _, superseded in merges),
+        "chunks": len(merges),
         "seconds": round(time.perf_counter() - started, 3),
     }
     log.info(
-        "merge %s: %d inserted, %d updated, %d unchanged, %d older than staged (version %d)",
+        "merge %s: %d inserted, %d updated, %d unchanged, %d older than staged (version %d, %d chunk(s))",
         dataset.name,
-        result.inserted,
-        result.updated,
-        result.unchanged,
-        result.older,
-        result.version,
+        merge["inserted"],
+        merge["updated"],
+        merge["unchanged"],
+        merge["older"],
+        merge["version"],
+        merge["chunks"],
     )
-    return funnels, merge, pa.concat_tables(quarantined)
+    return funnels, merge
+
+
+def _summary(results: Sequence[delta.MergeResult]) -> dict[str, Any]:
+    """The chunks' merges as one: counts summed, the last version."""
+    last = results[-1]
+    summed = [f.name for f in fields(delta.MergeResult) if f.name not in ("table", "version")]
+    return {"table": last.table, "version": last.version} | {
+        name: sum(getattr(r, name) for r in results) for name in summed
+    }
 
 
 def files_to_stage(
@@ -174,7 +314,11 @@ def files_to_stage(
 
 
 def run(
-    settings: Settings, execution_id: str, valid_files: Sequence[Mapping[str, Any] | str] | None = None
+    settings: Settings,
+    execution_id: str,
+    valid_files: Sequence[Mapping[str, Any] | str] | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, Any]:
     """Stage the valid files of a batch.
 
@@ -183,6 +327,7 @@ def run(
         execution_id: Id of the execution (recorded on every row it writes).
         valid_files: Keys (or result entries with a ``key``) in arrival order;
             by default the valid files of the execution's validation result.
+        chunk_rows: Typed rows gathered before each merge (see ``stage_dataset``).
 
     Returns:
         The stage report (also written to ``reports/{execution_id}/stage.json``).
@@ -202,23 +347,22 @@ def run(
             by_dataset.setdefault(dataset.name, []).append(item)
     files: list[dict[str, Any]] = []
     merges: dict[str, Any] = {}
-    quarantined = []
+    quarantine_uri = settings.table_uri(delta.QUARANTINE_TABLE)
+    quarantine = QuarantineWriter(quarantine_uri, delta.storage_options(settings), flush_rows=QUARANTINE_FLUSH_ROWS)
     for dataset in DATASETS:
         if dataset.name in by_dataset:
-            funnels, merge, records = stage_dataset(settings, execution_id, dataset, by_dataset[dataset.name])
+            funnels, merges[dataset.name] = stage_dataset(
+                settings, execution_id, dataset, by_dataset[dataset.name], quarantine, chunk_rows=chunk_rows
+            )
             files += funnels
-            merges[dataset.name] = merge
-            quarantined.append(records)
+    quarantined = quarantine.close()
     order = {item.source.key: n for n, item in enumerate(batch)}
     files.sort(key=lambda f: order[f["key"]])
-    quarantine_uri = settings.table_uri(delta.QUARANTINE_TABLE)
-    records = pa.concat_tables(quarantined) if quarantined else QUARANTINE_SCHEMA.empty_table()
-    delta.record_quarantine(quarantine_uri, records, delta.storage_options(settings))
     report = {
         "execution_id": execution_id,
         "files": files,
         "tables": merges,
-        "quarantine": {"table": quarantine_uri, "rows": records.num_rows},
+        "quarantine": {"table": quarantine_uri, "rows": quarantined},
     }
     s3io.put_json(s3, settings.bucket, report_key(settings, execution_id, "stage"), report)
     return report
