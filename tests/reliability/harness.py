@@ -39,7 +39,7 @@ from botocore.config import Config
 from builders import csv_bytes, item, order, product
 from reference import Reference
 
-from pipeline_tasks import executions
+from pipeline_tasks import executions, orchestrator
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.local.stack import MotoServer, provision_pipeline
 from pipeline_tasks.settings import Settings
@@ -286,6 +286,13 @@ class Scenario:
         started = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("started ")]
         assert started, f"the rerun started nothing:\n{done.stdout}{done.stderr}"
         return self.follow(self.execution_arn(started[0]))
+
+    def start_rerun(self, execution_id: str) -> dict[str, Any]:
+        """What ``ecom-pipeline rerun`` calls, without following: to fault the rerun itself."""
+        outcome = orchestrator.rerun(self.settings, execution_id).to_dict()
+        assert outcome["started"], f"the rerun started nothing: {outcome}"
+        self.execution_arns.append(str(outcome["execution_arn"]))
+        return outcome
 
     def execution_arn(self, name: str) -> str:
         assert self.settings.state_machine_arn
