@@ -88,6 +88,10 @@ bench-notebooks: setup ## per-step overhead of the notebook runner (kernel, inje
 bench-flow: setup ## one 50k-item batch through the whole local flow onto a 5M-item lake, by state
 	$(PY) bench/flow.py --scale 5000000 --increment 50000
 
+.PHONY: bench-backfill
+bench-backfill: setup ## a 20M-item history in one batch through the three tasks: peak memory against infra/, time per step
+	$(PY) bench/backfill.py --items 20000000
+
 notebook-outputs: setup ## re-execute the explore notebooks on a seeded stack (nbval's committed outputs)
 	$(VENV)/bin/ecom-pipeline lab --refresh-outputs
 
