@@ -1,10 +1,12 @@
 """HandleInvalidFiles and ArchiveValidFiles: move a batch's files out of ``input/``.
 
 A batch moves exactly the versions it validated: each file's pinned version is copied
-to ``archive/`` (valid) or ``rejected/`` (invalid), then that version and the older
-versions of the same key (superseded by it, never processed) are deleted, oldest
-first. A newer upload of the same name is not touched: it stays current in ``input/``
-and its own event brings it to the next batch.
+to ``archive/`` (valid) or ``rejected/`` (invalid). The older versions of the same key
+(uploads of the name superseded by the pinned one before the batch started, never
+processed) are copied beside it under distinct names, with ``superseded-by`` in their
+metadata, so that every upload ends in ``archive/`` or ``rejected/``. Then the versions
+are deleted, oldest first, the pinned one last. A newer upload of the same name is not
+touched: it stays current in ``input/`` and its own event brings it to the next batch.
 
 When the destination's plain name already holds another version of the same file (an
 earlier upload of that name), the copy goes to a distinct name: a hash of the version
@@ -66,13 +68,24 @@ def move_plan(
             keys.destination_key(key, settings.input_prefix, to_prefix, distinct=str(pinned)) if claimed else plain
         )
         version = pinned if pinned is not None else NULL_VERSION
+        superseded = [
+            {
+                "key": key,
+                "version_id": v,
+                "copy_source": keys.copy_source(settings.bucket, key, v),
+                "destination_key": keys.destination_key(key, settings.input_prefix, to_prefix, distinct=v),
+                "metadata": keys.source_metadata(key, v) | {"superseded-by": keys.metadata_text(version)},
+            }
+            for v in older.get(key, [])
+        ]
         return {
             "key": key,
             "version_id": version,
             "copy_source": keys.copy_source(settings.bucket, key, version),
             "destination_key": destination,
             "metadata": keys.source_metadata(key, pinned),
-            "delete_versions": [{"key": key, "version_id": v} for v in [*older.get(key, []), version]],
+            # Each older version is copied (it has a ``copy_source``), then deleted; the pinned one last.
+            "delete_versions": [*superseded, {"key": key, "version_id": version}],
         }
 
     valid = [entry(f, settings.archive_prefix) for f in result["valid_files"]]
@@ -150,5 +163,15 @@ def _execute(settings: Settings, entries: list[dict[str, Any]], destination: str
         )
         if not copied:
             log.info("%s (version %s) was moved already", item["key"], item["version_id"])
+        for older in item["delete_versions"]:
+            if "copy_source" in older:  # a superseded upload: kept beside the pinned one
+                s3io.copy_version(
+                    s3,
+                    settings.bucket,
+                    older["key"],
+                    api(older["version_id"]),
+                    older["destination_key"],
+                    older["metadata"],
+                )
         s3io.delete_versions(s3, settings.bucket, item["key"], [api(d["version_id"]) for d in item["delete_versions"]])
     return [item[destination] for item in entries]

@@ -340,9 +340,12 @@ def test_two_uploads_of_one_name_before_a_trigger_make_one_file_of_the_newest(st
     assert report.status == "SUCCEEDED" and report.states == [*FLOW, "NoValidFiles"]
     moved = s3.get_object(Bucket=stack.bucket, Key="rejected/junk.csv")
     assert moved["Body"].read() == b"y\n2\n" and moved["Metadata"]["source-version-id"] == newest
-    # The older version went with the newest: nothing comes back to input/.
+    # The older version is kept beside the newest, by the state machine's move: nothing comes back to input/.
     assert _keys(stack, "input/") == []
     assert s3.list_object_versions(Bucket=stack.bucket, Prefix="input/").get("Versions", []) == []
+    [superseded] = [k for k in _keys(stack, "rejected/") if k.startswith("rejected/junk~v")]
+    older = s3.get_object(Bucket=stack.bucket, Key=superseded)
+    assert older["Body"].read() == b"x\n1\n" and older["Metadata"]["superseded-by"] == newest
 
 
 def test_a_poison_message_ends_in_the_dead_letter_queue(tmp_path):

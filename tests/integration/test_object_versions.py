@@ -55,16 +55,24 @@ def test_a_version_uploaded_after_validation_stays_in_input_for_the_next_batch(s
     assert _body(settings, "rejected/junk.csv")[0] == b"x\n1\n"  # the first version's copy is kept
 
 
-def test_older_versions_go_with_the_newest_so_none_comes_back_to_input(settings):
+def test_older_versions_are_kept_beside_the_newest_and_none_comes_back_to_input(settings):
     s3 = s3io.client(settings, "s3")
+    versions = []
     for body in (b"a\n1\n", b"b\n2\n", b"c\n3\n"):  # three exports of one name before a batch ran
-        s3.put_object(Bucket=settings.bucket, Key="input/junk.csv", Body=body)
+        versions.append(s3.put_object(Bucket=settings.bucket, Key="input/junk.csv", Body=body)["VersionId"])
     execution = process_batch(
         settings, "v-3", ["input/junk.csv"], steps=direct_steps(settings), progress=lambda _: None
     )
     assert execution.status == "SUCCEEDED", execution.error
     assert _body(settings, "rejected/junk.csv")[0] == b"c\n3\n"
     assert _keys(settings, "input/") == [] and _versions(settings, "input/junk.csv") == []
+    # Every upload ends in rejected/: the superseded ones under distinct names, saying what superseded them.
+    superseded = sorted(k for k in _keys(settings, "rejected/") if k != "rejected/junk.csv")
+    assert len(superseded) == 2 and all(k.startswith("rejected/junk~v") for k in superseded)
+    bodies = {_body(settings, k)[0]: _body(settings, k)[1] for k in superseded}
+    assert set(bodies) == {b"a\n1\n", b"b\n2\n"}
+    assert {m["superseded-by"] for m in bodies.values()} == {versions[2]}
+    assert {m["source-version-id"] for m in bodies.values()} == set(versions[:2])
 
 
 def test_a_key_at_the_limit_is_moved_under_a_shortened_name_that_keeps_the_original(settings):

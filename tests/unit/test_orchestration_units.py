@@ -127,7 +127,16 @@ def test_the_move_plan_copies_and_deletes_the_pinned_version():
     assert valid["archive_key"] == "archive/orders 1.csv"
     assert valid["metadata"] == {"source-key": "input/orders%201.csv", "source-version-id": "v2"}
     # Oldest first, the pinned one last: a crash half-way never makes an older version current.
-    assert valid["delete_versions"] == [{"key": "input/orders 1.csv", "version_id": v} for v in ("v0", "v1", "v2")]
+    assert [(d["key"], d["version_id"]) for d in valid["delete_versions"]] == [
+        ("input/orders 1.csv", v) for v in ("v0", "v1", "v2")
+    ]
+    # The superseded uploads are copied beside the pinned one first, under distinct names.
+    older = valid["delete_versions"][:2]
+    assert [d["copy_source"] for d in older] == [f"b/input/orders%201.csv?versionId={v}" for v in ("v0", "v1")]
+    assert all(d["destination_key"].startswith("archive/orders 1~v") for d in older)
+    assert len({d["destination_key"] for d in older}) == 2
+    assert [d["metadata"]["superseded-by"] for d in older] == ["v2", "v2"]
+    assert "copy_source" not in valid["delete_versions"][2]
     [invalid] = plan["invalid_files"]
     assert invalid["rejected_key"] == "rejected/x.csv" and invalid["reason"] == "d?j? vu"
     assert invalid["metadata"]["rejection-reason"] == "d?j? vu"
@@ -183,8 +192,14 @@ def test_the_definition_routes_every_failure_to_the_failure_topic():
         assert copy["MetadataDirective"] == "REPLACE" and copy["Metadata.$"] == "$.metadata"
         deletes = inner["DeleteVersions"]
         assert deletes["ItemsPath"] == "$.delete_versions" and deletes["MaxConcurrency"] == 1  # in order
-        [delete] = deletes["ItemProcessor"]["States"].values()
-        assert delete["Parameters"]["VersionId.$"] == "$.version_id"  # never a plain delete
+        steps = deletes["ItemProcessor"]["States"]
+        assert steps["DeleteObjectVersion"]["Parameters"]["VersionId.$"] == "$.version_id"  # never a plain delete
+        # A superseded version (it has a copy_source) is copied beside the pinned one before its delete.
+        [choice] = steps["IsSuperseded"]["Choices"]
+        assert (choice["Variable"], choice["IsPresent"], choice["Next"]) == ("$.copy_source", True, "CopySuperseded")
+        superseded = steps["CopySuperseded"]["Parameters"]
+        assert superseded["CopySource.$"] == "$.copy_source" and superseded["Key.$"] == "$.destination_key"
+        assert steps["CopySuperseded"]["Next"] == "DeleteObjectVersion"
 
 
 def test_every_placeholder_of_the_definition_gets_a_value():
