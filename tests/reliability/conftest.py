@@ -91,6 +91,7 @@ def new_scenario(local_aws: LocalAws, request: pytest.FixtureRequest) -> Iterato
     yield make
     local_aws.resume()
     for scenario in made:
+        print("\n".join([f"scenario {scenario.name}:", *scenario.notes]))  # shown with -rP
         names = {arn.rsplit(":", 1)[-1] for arn in scenario.execution_arns}
         stray = [p for p in local_aws.task_processes() if names & set(p.cmdline())]
         for process in stray:  # a scenario that failed half-way leaves no task running into the next

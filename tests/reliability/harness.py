@@ -18,6 +18,7 @@ point asserted is the point killed at.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -468,6 +469,12 @@ class Scenario:
                 detail = f" {described.get('error')}: {described.get('cause')}" if described.get("error") else ""
                 lines.append(f"  {arn.rsplit(':', 1)[-1]}: {described['status']}{detail}")
                 lines.append(f"    states: {' > '.join(self.states_entered(arn))}")
+                for key in self.keys(f"{self.settings.runs_prefix}{arn.rsplit(':', 1)[-1]}/"):
+                    if key.endswith(".json"):
+                        record = json.loads(self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read())
+                        if record.get("status") != "SUCCEEDED":
+                            error = str(record.get("error"))[:600]
+                            lines.append(f"    {key}: exit code {record.get('exit_code')}: {error}")
         except Exception as error:  # the report must not hide the failure it reports
             lines.append(f"(could not read the stack: {type(error).__name__}: {error})")
         names = {arn.rsplit(":", 1)[-1] for arn in self.execution_arns}
