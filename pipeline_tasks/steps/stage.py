@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 #: Typed rows gathered (across files, in arrival order) before they are deduplicated and
 #: merged. Peak memory follows this bound, not the size of a file or a batch: a chunk is
-#: held while its deduplicated copy is built and merged (docs/benchmarks.md, "backfill").
+#: held while its deduplicated copy is built and merged (docs/benchmarks.md, "Staging in bounded memory").
 CHUNK_ROWS = 1_000_000
 #: Quarantine records held before they are written to the quarantine table.
 QUARANTINE_FLUSH_ROWS = 100_000
