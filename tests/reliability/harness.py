@@ -209,6 +209,7 @@ class Scenario:
     uploads: list[Upload] = field(default_factory=list)
     execution_arns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def provision(cls, name: str, aws: LocalAws, **overrides: Any) -> Scenario:
@@ -233,14 +234,17 @@ class Scenario:
 
     # -------------------------------------------------------------------------- clients
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.settings.aws_endpoint_url,
-            region_name=self.settings.region,
-            aws_access_key_id=self.settings.aws_access_key_id,
-            aws_secret_access_key=self.settings.aws_secret_access_key,
-            config=CLIENT_CONFIG,
-        )
+        """The test's own client of a service (made once: the fault points poll with it)."""
+        if service not in self.clients:
+            self.clients[service] = boto3.client(
+                service,
+                endpoint_url=self.settings.aws_endpoint_url,
+                region_name=self.settings.region,
+                aws_access_key_id=self.settings.aws_access_key_id,
+                aws_secret_access_key=self.settings.aws_secret_access_key,
+                config=CLIENT_CONFIG,
+            )
+        return self.clients[service]
 
     @property
     def bucket(self) -> str:
@@ -347,7 +351,7 @@ class Scenario:
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
     def exists(self, key: str) -> bool:
-        return bool(self.keys(key)) and key in self.keys(key)
+        return key in self.keys(key)
 
     def delta_commits(self, dataset: str) -> list[str]:
         return [k for k in self.keys(f"staging/{dataset}/_delta_log/") if k.endswith(".json")]
