@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from duckdb_kpis import duckdb_kpis
 from generate import generate_base, generate_increment
 
-from pipeline_tasks.contract import DATASETS_BY_NAME, ORDER_ITEMS, ORDERS, PRODUCTS, classify
+from pipeline_tasks.contract import DATASETS_BY_NAME, ORDER_ITEMS, ORDERS, PRODUCTS, Dataset, classify
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
@@ -55,8 +56,7 @@ from pipeline_tasks.io.s3 import LocalSource
 from pipeline_tasks.local.stack import MotoServer, provision
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import stage, transform
-from pipeline_tasks.steps.stage import read_file_rows
-from pipeline_tasks.transforms.staging import dedupe_last_wins, with_execution_id
+from pipeline_tasks.transforms.staging import Provenance, dedupe_last_wins, with_execution_id
 from pipeline_tasks.validation import validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,11 +122,26 @@ class Recorder:
 def stage_files(settings: Settings, files: list[Path], execution_id: str) -> dict[str, Any]:
     """The StagingTask's work on local files: read, type, dedupe and merge each dataset into the lake."""
     merges = {}
+    options = delta.storage_options(settings)
+    quarantine = stage.QuarantineWriter(settings.table_uri(delta.QUARANTINE_TABLE), options)
+    now = datetime.now(UTC)
     for dataset in (PRODUCTS, ORDERS, ORDER_ITEMS):
-        sources = [LocalSource(f) for f in files if classify(f.name) is dataset]
-        if sources:
-            merges[dataset.name] = stage.stage_dataset(settings, execution_id, dataset, sources)[1]
+        staged = [
+            stage.FileToStage(LocalSource(f), Provenance(str(f), None, execution_id, now))
+            for f in files
+            if classify(f.name) is dataset
+        ]
+        if staged:
+            merges[dataset.name] = stage.stage_dataset(settings, execution_id, dataset, staged, quarantine)[1]
+    quarantine.close()
     return merges
+
+
+def typed_rows(path: Path, dataset: Dataset) -> pa.Table:
+    """The staged rows of one local file, as the StagingTask types them (duplicates kept)."""
+    origin = Provenance(str(path), None, "bench", datetime.now(UTC))
+    funnel = stage.Funnel(str(path), dataset)
+    return pa.concat_tables([b.rows for b in stage.read_file_batches(LocalSource(path), dataset, origin, funnel)])
 
 
 def _save_state(settings: Settings, tag: str) -> tuple[Path, dict[str, bytes]]:
@@ -269,7 +284,7 @@ def run_scale(scale: int, work: Path, rec: Recorder, spark: Any, server: MotoSer
 
     _restore_state(settings, base_states["big"])
     items_increment = [f for f in increment_files if f.name.startswith("order_items")]
-    parts = [read_file_rows(LocalSource(f), ORDER_ITEMS)[0] for f in items_increment]
+    parts = [typed_rows(f, ORDER_ITEMS) for f in items_increment]
     rows = with_execution_id(dedupe_last_wins(pa.concat_tables(parts), ORDER_ITEMS.key), "bench-merge")
     table = delta.ensure_table(settings.table_uri("order_items"), ORDER_ITEMS, {})
     with rec.stage(scale, f"merge {rows.num_rows:,} items into the lake") as merge_row:

@@ -36,8 +36,10 @@ from pipeline_tasks.errors import InvalidFile
 
 #: How many bytes of a file the header must fit in.
 HEADER_LIMIT = 1 << 20
-#: Arrow reads this many bytes per block.
-BLOCK_SIZE = 16 << 20
+#: Arrow reads this many bytes per block. The reader holds several blocks' worth at once: with
+#: 16 MiB blocks the validation task (1 GB) peaked over its memory on a 3 GB file
+#: (docs/benchmarks.md, "A shop's whole history in one batch").
+BLOCK_SIZE = 4 << 20
 _BOM = codecs.BOM_UTF8
 
 WRONG_FIELD_COUNT = "wrong_field_count"

@@ -139,10 +139,11 @@ def merge_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> MergeResu
     changed = " OR ".join(f"(t.{c} IS DISTINCT FROM s.{c})" for c in compared)
     # SEQUENCE BY the file's event time: a row replaces only an older (or undated) one, and a
     # newer copy of an unchanged row still records its time, so that a rerun of an older batch
-    # can never undo it. An undated source row (no event known) is taken as the newest.
+    # can never undo it. An undated source row (no event known) counts as the newest, but
+    # rewrites nothing when its values are unchanged.
     source, target = f"s.{EVENT_TIME_COLUMN}", f"t.{EVENT_TIME_COLUMN}"
-    undated = f"{source} IS NULL OR {target} IS NULL"
-    update = f"({undated} OR {source} > {target}) OR ({source} = {target} AND ({changed}))"
+    newer = f"{source} > {target} OR ({target} IS NULL AND {source} IS NOT NULL)"
+    update = f"({newer}) OR (({source} = {target} OR {source} IS NULL) AND ({changed}))"
     metrics = (
         table.merge(rows, predicate=predicate, source_alias="s", target_alias="t")
         .when_matched_update_all(predicate=update)
@@ -310,7 +311,7 @@ def scan(
     filesystem = _filesystem(table, dict(zip(paths, actions.column("size_bytes").to_pylist(), strict=True)))
     fragments = [_PARQUET.make_fragment(paths[row], filesystem=filesystem) for row in rows]
     with ThreadPoolExecutor(max_workers=min(SCAN_THREADS, len(fragments)), thread_name_prefix="delta-scan") as pool:
-        tables = list(pool.map(lambda fragment: fragment.to_table(columns=in_file, filter=row_filter), fragments))
+        tables = list(pool.map(lambda fragment: _read_fragment(fragment, in_file, row_filter, schema), fragments))
     for uri, row, data in zip(uris, rows, tables, strict=True):
         # A file's partition values are in the Delta log, not in the file.
         for column in partitions:
@@ -318,6 +319,23 @@ def scan(
             data = data.append_column(column, pa.repeat(value, data.num_rows))
         # Files written by different writers may differ in physical types (string views).
         yield uri, data.select(columns).cast(schema)
+
+
+def _read_fragment(
+    fragment: pads.Fragment, columns: list[str], row_filter: pc.Expression | None, schema: pa.Schema
+) -> pa.Table:
+    """The columns of one data file; a column added to the table after the file was written is null."""
+    try:
+        return fragment.to_table(columns=columns, filter=row_filter)
+    except pa.ArrowInvalid:
+        written = set(fragment.physical_schema.names)
+        if all(c in written for c in columns):
+            raise
+    data = fragment.to_table(columns=[c for c in columns if c in written], filter=row_filter)
+    for column in columns:
+        if column not in written:
+            data = data.append_column(schema.field(column), pa.nulls(data.num_rows, schema.field(column).type))
+    return data.select(columns)
 
 
 _PARQUET = pads.ParquetFileFormat(default_fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=True))

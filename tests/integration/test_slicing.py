@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -206,3 +208,46 @@ def test_a_table_staged_without_the_sale_price_parts_is_refused_with_a_clear_err
     delta.DeltaTable.create(uri, schema=older, partition_by=list(ORDER_ITEMS.partition_by))
     with pytest.raises(StepFailed, match=r"lacks the column.*_sale_price_units.*older version"):
         delta.ensure_table(uri, ORDER_ITEMS, {})
+
+
+def test_a_table_staged_before_event_times_gets_the_column_and_any_dated_row_replaces_its_rows(tmp_path):
+    uri = str(tmp_path / "orders")
+    older = _staged(ORDERS, {"order_id": ["1", "2"], "created_at": ["2024-03-01 10:00:00"] * 2, "user_id": ["7", "7"]})
+    without = older.drop_columns(["_event_time"])
+    delta.write_deltalake(uri, without, partition_by=list(ORDERS.partition_by))
+    table = delta.ensure_table(uri, ORDERS, {})
+    assert "_event_time" in table.schema().to_arrow().names
+    when = datetime(2025, 3, 1, tzinfo=UTC)
+    # Order 1 unchanged but dated: its time is recorded; order 2 changed.
+    dated = stage_rows(
+        pa.table(
+            {
+                n: pa.array(
+                    [
+                        {"order_id": o, "created_at": "2024-03-01 10:00:00", "user_id": u}.get(n, "")
+                        for o, u in (("1", "7"), ("2", "8"))
+                    ]
+                )
+                for n, _ in ORDERS.columns
+            }
+        ),
+        ORDERS,
+        event_time=when,
+    )
+    result = delta.merge_rows(table, dated, ORDERS)
+    assert result.updated == 2
+    rows = delta.read_rows(table, ["order_id", "user_id", "_event_time"]).sort_by("order_id").to_pylist()
+    assert [(r["order_id"], r["user_id"], r["_event_time"]) for r in rows] == [(1, 7, when), (2, 8, when)]
+    # An older file's rows, rerun now, change nothing.
+    stale = stage_rows(
+        pa.table(
+            {
+                n: pa.array([{"order_id": "2", "created_at": "2024-03-01 10:00:00", "user_id": "9"}.get(n, "")])
+                for n, _ in ORDERS.columns
+            }
+        ),
+        ORDERS,
+        event_time=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    assert (delta.merge_rows(table, stale, ORDERS).older, table.version()) == (1, table.version())
+    assert delta.read_rows(table, ["order_id", "user_id"]).sort_by("order_id").column("user_id").to_pylist() == [7, 8]
