@@ -300,14 +300,15 @@ def files_to_stage(
     files = []
     for item in valid_files:
         entry: Mapping[str, Any] = {"key": item} if isinstance(item, str) else item
-        key, version = entry["key"], entry.get("version_id")
-        pinned = {"version_id": version} if version else {}
-        source = s3io.S3Source(s3, settings.bucket, key, **pinned)
+        key, version = entry["key"], entry.get("version_id") or None
+        source = s3io.S3Source(s3, settings.bucket, key, version_id=version)
         when = entry.get("event_time")
         if when:
             event_time = datetime.fromisoformat(str(when))
         else:
-            head = s3.head_object(Bucket=settings.bucket, Key=key, **({"VersionId": version} if version else {}))
+            head = s3io.head_version(s3, settings.bucket, key, version)
+            if head is None:
+                raise StepFailed(f"s3://{settings.bucket}/{key} (version {version}) is no longer in the bucket")
             event_time = head["LastModified"]
         files.append(FileToStage(source, Provenance(key, version, execution_id, event_time.astimezone(UTC))))
     return files
