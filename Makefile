@@ -65,8 +65,8 @@ demo: setup ## run the whole pipeline locally on the sample batches and print th
 lab: setup ## JupyterLab on notebooks/ against a local stack seeded with the samples (LAB_ARGS=--aws for AWS)
 	$(VENV)/bin/ecom-pipeline lab $(LAB_ARGS)
 
-test: setup ## run the full test suite
-	$(VENV)/bin/pytest
+test: setup ## run the full test suite (the fault-injection suite is `make test-reliability`)
+	$(VENV)/bin/pytest --ignore=tests/reliability
 
 test-reliability: setup ## faults injected into the whole local flow; each scenario must converge (minutes)
 	$(VENV)/bin/pytest tests/reliability -m reliability
