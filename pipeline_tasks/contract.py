@@ -164,8 +164,9 @@ CLEANING_RULES: dict[str, tuple[CleaningRule, ...]] = {
 
 
 #: Limits of the KPI stores that a staged value must respect (docs/contract.md, "Row rules").
-#: DynamoDB refuses a partition key over 2,048 bytes; CategoryKPIs' partition key is the category.
-CATEGORY_MAX_BYTES = 2048
+#: The category is CategoryKPIs' partition key (DynamoDB: at most 2,048 bytes) and the sort key
+#: of its ``order_date`` index (at most 1,024 bytes): a longer one fails the item's write.
+CATEGORY_MAX_BYTES = 1024
 #: A product's department names its Delta partition folder (``department=<percent-encoded>``):
 #: 80 UTF-8 bytes stay under 255 characters, a file system's name limit, however encoded.
 DEPARTMENT_MAX_BYTES = 80
@@ -213,7 +214,7 @@ ROW_RULES: dict[str, tuple[RowRule, ...]] = {
             Limit.BYTES,
             CATEGORY_MAX_BYTES,
             0.5,
-            "the category is CategoryKPIs' partition key, which DynamoDB limits to 2,048 bytes",
+            "the category is a key of CategoryKPIs and the sort key of its order_date index (1,024 bytes)",
         ),
         RowRule(
             "department_too_long",
@@ -236,15 +237,6 @@ ROW_RULES: dict[str, tuple[RowRule, ...]] = {
         ),
     ),
 }
-
-#: Reasons a row is not staged that the contract itself defines (§2): never a reason to
-#: reject the file, whatever their share.
-CONTRACT_ROW_REASONS = ("wrong_field_count", "unbalanced_quote", "missing_key", "non_integer_key")
-
-
-def row_rule(name: str) -> RowRule | None:
-    """The row rule of that name, or None for another reason."""
-    return next((r for rules in ROW_RULES.values() for r in rules if r.name == name), None)
 
 
 def classify(key: str) -> Dataset | None:

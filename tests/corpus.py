@@ -113,6 +113,7 @@ def _poison_values() -> dict[str, list[str]]:
         "category": [
             "Ω" * 1100,
             "x" * 2048,
+            "y" * 1024,
             "😀" * 600,
             "  ",
             "Tops\u200b",

@@ -96,7 +96,7 @@ def parse_decimal(text: str | None) -> Decimal | None:
 #: The row rules of docs/contract.md: a row breaking one is quarantined, never staged.
 def quarantined(dataset: str, row: dict) -> bool:
     if dataset == "products":
-        return len((row["category"] or "").encode()) > 2048 or len((row["department"] or "").encode()) > 80
+        return len((row["category"] or "").encode()) > 1024 or len((row["department"] or "").encode()) > 80
     if dataset == "order_items":
         return row["sale_price"] is not None and row["sale_price"].copy_abs() >= 10**18  # abs() would round
     return False

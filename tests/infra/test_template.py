@@ -233,3 +233,17 @@ def test_every_skipped_check_is_justified_in_place(template):
             assert len(skip.get("comment", "")) > 30, (name, skip)
             skipped += 1
     assert skipped > 0
+
+
+def test_the_category_row_rule_fits_every_key_the_category_is_in_dynamodb(template):
+    """AWS refuses a write whose key attribute is over its limit (partition key 2,048 bytes, sort key
+    1,024, in the table and in every index); moto does not check it. The row rule must fit them all."""
+    from pipeline_tasks.contract import CATEGORY_MAX_BYTES
+
+    [table] = [t for t in _resources(template, "AWS::DynamoDB::Table").values() if "category" in json.dumps(t)]
+    properties = table["Properties"]
+    schemas = [properties["KeySchema"]] + [index["KeySchema"] for index in properties.get("GlobalSecondaryIndexes", [])]
+    limits = {"HASH": 2048, "RANGE": 1024}
+    roles = [key["KeyType"] for schema in schemas for key in schema if key["AttributeName"] == "category"]
+    assert sorted(roles) == ["HASH", "RANGE"]  # the table's partition key, the day index's sort key
+    assert min(limits[role] for role in roles) == CATEGORY_MAX_BYTES

@@ -115,7 +115,7 @@ def test_row_rules_show_the_share_in_force():
     table = review.row_rules(lambda rule: 0.1 if rule.name == "category_too_long" else rule.max_share)
     by_rule = table.set_index("rule")
     assert by_rule.loc["category_too_long", "rejects the file above"] == "10% of its rows"
-    assert by_rule.loc["category_too_long", "limit"] == "2,048 bytes"
+    assert by_rule.loc["category_too_long", "limit"] == "1,024 bytes"
     assert by_rule.loc["sale_price_out_of_range", "rejects the file above"] == "50% of its rows"
 
 

@@ -41,7 +41,7 @@ def product(pid: str, category: str = "Tops", department: str = "Women") -> dict
     return {"id": pid, "cost": "1", "retail_price": "2", "category": category, "department": department}
 
 
-def test_category_at_dynamodbs_key_limit_is_staged_one_byte_more_is_quarantined():
+def test_category_at_the_index_sort_key_limit_is_staged_one_byte_more_is_quarantined():
     at_limit = "é" * (CATEGORY_MAX_BYTES // 2)  # two bytes each
     over = at_limit + "x"
     rows = raw(PRODUCTS, [product("1", at_limit), product("2", over), product("3", "  " + at_limit + "  ")])
