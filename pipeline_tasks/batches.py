@@ -6,6 +6,7 @@ Read-Validation-Result reads results) package without the data libraries.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -70,13 +71,32 @@ def as_batch_files(files: Sequence[BatchFile | str]) -> list[BatchFile]:
     return [f if isinstance(f, BatchFile) else BatchFile(f) for f in files]
 
 
+def pin_marker_key(settings: Settings, key: str, version_id: str) -> str:
+    """Where the mark that an execution pinned this version of ``key`` lives (any key length fits)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{settings.state_prefix}pins/{digest}/{version_id}"
+
+
+def pinned_by_an_execution(s3: Any, settings: Settings, key: str, version_id: str) -> bool:
+    """Whether an execution's manifest pinned this version (so it is that batch's file, not superseded)."""
+    return s3io.head_version(s3, settings.bucket, pin_marker_key(settings, key, version_id)) is not None
+
+
 def write_manifest(settings: Settings, execution_id: str, files: Sequence[BatchFile | str]) -> str:
     """Store a batch manifest (the files of a batch, in arrival order); return its key.
 
     The document holds ``files`` (key, pinned version, event time) and, for older
     readers, ``keys``. Large file lists travel through S3, not through task parameters.
+    Each pinned version is also marked (``pin_marker_key``): when a later batch moves a
+    newer upload of the same name, a version a failed execution pinned is its file,
+    waiting for the rerun, not a superseded upload (``steps.files.plan_moves``).
     """
     entries = as_batch_files(files)
+    s3 = s3io.client(settings, "s3")
+    for entry in entries:
+        if entry.version_id is not None:
+            marker = pin_marker_key(settings, entry.key, entry.version_id)
+            s3.put_object(Bucket=settings.bucket, Key=marker, Body=execution_id.encode())
     key = manifest_key(settings, execution_id)
     document = {
         "execution_id": execution_id,
@@ -84,7 +104,7 @@ def write_manifest(settings: Settings, execution_id: str, files: Sequence[BatchF
         "keys": [f.key for f in entries],
         "files": [f.to_dict() for f in entries],
     }
-    s3io.put_json(s3io.client(settings, "s3"), settings.bucket, key, document)
+    s3io.put_json(s3, settings.bucket, key, document)
     return key
 
 

@@ -2,10 +2,12 @@
 
 A batch moves exactly the versions it validated: each file's pinned version is copied
 to ``archive/`` (valid) or ``rejected/`` (invalid). The older versions of the same key
-(uploads of the name superseded by the pinned one before the batch started, never
-processed) are copied beside it under distinct names, with ``superseded-by`` in their
-metadata, so that every upload ends in ``archive/`` or ``rejected/``. Then the versions
-are deleted, oldest first, the pinned one last. A newer upload of the same name is not
+that no execution pinned (uploads of the name superseded by the pinned one before the
+batch started, never processed) are copied beside it under distinct names, with
+``superseded-by`` in their metadata, so that every upload ends in ``archive/`` or
+``rejected/``. Then those versions are deleted, oldest first, the pinned one last. An
+older version a failed execution pinned is left in ``input/`` for that batch's rerun
+(``batches.pinned_by_an_execution``). A newer upload of the same name is not
 touched: it stays current in ``input/`` and its own event brings it to the next batch.
 
 When the destination's plain name already holds another version of the same file (an
@@ -117,7 +119,11 @@ def plan_moves(settings: Settings, result: Mapping[str, Any]) -> dict[str, Any]:
             if head is not None:
                 taken[plain] = head.get("Metadata", {}).get("source-version-id")
             if item.get("version_id") is not None:
-                older[item["key"]] = s3io.older_versions(s3, settings.bucket, item["key"], item["version_id"]) or []
+                versions = s3io.older_versions(s3, settings.bucket, item["key"], item["version_id"]) or []
+                # A version another execution pinned is that batch's file, waiting for its rerun.
+                older[item["key"]] = [
+                    v for v in versions if not batches.pinned_by_an_execution(s3, settings, item["key"], v)
+                ]
     return move_plan(settings, result, taken=taken, older=older)
 
 

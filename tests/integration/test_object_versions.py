@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pipeline_tasks import batches
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.keys import MAX_KEY_BYTES
 from pipeline_tasks.local.runner import direct_steps, process_batch
@@ -87,3 +88,17 @@ def test_a_key_at_the_limit_is_moved_under_a_shortened_name_that_keeps_the_origi
     body, metadata = _body(settings, moved)
     assert body == b"x\n1\n" and base64.b64decode(metadata["source-key-base64"]).decode() == key
     assert _keys(settings, "input/") == []
+
+
+def test_an_older_version_a_failed_execution_pinned_waits_for_its_rerun(settings):
+    s3 = s3io.client(settings, "s3")
+    first = s3.put_object(Bucket=settings.bucket, Key="input/junk.csv", Body=b"a\n1\n")["VersionId"]
+    # Batch A pinned the first upload and failed before moving it.
+    batches.write_manifest(settings, "a", [batches.BatchFile("input/junk.csv", first, "2025-03-01T09:00:00Z")])
+    s3.put_object(Bucket=settings.bucket, Key="input/junk.csv", Body=b"b\n2\n")  # batch B: a newer upload
+    execution = process_batch(settings, "b", ["input/junk.csv"], steps=direct_steps(settings), progress=lambda _: None)
+    assert execution.status == "SUCCEEDED", execution.error
+    # B moved its own version only; A's is current again in input/, for `rerun a`.
+    assert _body(settings, "rejected/junk.csv")[0] == b"b\n2\n"
+    assert _keys(settings, "input/") == ["input/junk.csv"] and _versions(settings, "input/junk.csv") == [first]
+    assert not [k for k in _keys(settings, "rejected/") if k.startswith("rejected/junk~v")]

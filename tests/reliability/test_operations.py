@@ -7,7 +7,6 @@ import threading
 from datetime import date
 from typing import Any
 
-import pytest
 from expected_states import PROCESSED
 from harness import Scenario, kernel_of, shop
 
@@ -130,14 +129,6 @@ def test_rerun_out_of_order(scenario: Scenario) -> None:
     scenario.assert_converged()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="B's ArchiveValidFiles deletes A's pending versions of the same keys as 'superseded' "
-    "(steps/files.py move_plan: delete_versions = every version older than the pinned one): "
-    "`ecom-pipeline rerun A` prints 'no execution started: no file of A is left in input/' and exits 0, "
-    "A's three versions end in neither archive/ nor rejected/, and the orders of A that B does not repeat "
-    "are missing from the KPIs (OrderKPIs: 100 days wrong)",
-)
 def test_rerun_out_of_order_same_file_names(scenario: Scenario) -> None:
     """As ``test_rerun_out_of_order``, but B re-uploads A's file names (``products.csv``,
     ``orders.csv``, ``order_items.csv``): the same S3 keys, newer versions. A's versions
@@ -148,9 +139,10 @@ def test_rerun_out_of_order_same_file_names(scenario: Scenario) -> None:
     scenario.upload(shop(15, orders=200, first_order=101))
     _succeeds(scenario, scenario.trigger())
 
+    # B moved its own versions only: A's pinned versions wait in input/ (current again).
+    assert scenario.keys("input/") == sorted(failed["keys"])
     done = scenario.cli("rerun", str(failed["execution_id"]))
-    assert done.returncode == 0, done.stdout + done.stderr
-    if done.stdout.startswith("started "):
-        report = scenario.follow(scenario.execution_arns[-1])
-        assert (report.status, report.states) == ("SUCCEEDED", PROCESSED), report
+    assert done.returncode == 0 and done.stdout.startswith("started "), done.stdout + done.stderr
+    report = scenario.follow(scenario.execution_arns[-1])
+    assert (report.status, report.states) == ("SUCCEEDED", PROCESSED), report
     scenario.assert_converged()
