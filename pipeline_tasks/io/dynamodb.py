@@ -8,7 +8,7 @@ category (Query on the table's inverted global secondary index).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -243,14 +243,23 @@ class WriteSummary:
 
 
 def diff_items(
-    spec: TableSpec, desired: Mapping[Key, Mapping[str, Any]], existing: Mapping[Key, Mapping[str, Any]]
+    spec: TableSpec,
+    desired: Mapping[Key, Mapping[str, Any]],
+    existing: Mapping[Key, Mapping[str, Any]],
+    *,
+    same: Callable[[Any, Any], bool] | None = None,
 ) -> tuple[list[Mapping[str, Any]], list[Key], int]:
-    """Items to put (new or changed KPI values), keys to delete (stale), and the unchanged count."""
+    """Items to put (new or changed KPI values), keys to delete (stale), and the unchanged count.
+
+    ``same(existing value, desired value)`` says whether a KPI value is unchanged
+    (default: numerically equal).
+    """
+    same = same or _same
     puts = []
     unchanged = 0
     for key, item in desired.items():
         old = existing.get(key)
-        if old is not None and all(_same(old.get(v), item[v]) for v in spec.values):
+        if old is not None and all(same(old.get(v), item[v]) for v in spec.values):
             unchanged += 1
         else:
             puts.append(item)

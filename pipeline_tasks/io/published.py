@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline_tasks.io import dynamodb
-from pipeline_tasks.io.dynamodb import Key, TableSpec
+from pipeline_tasks.io.dynamodb import Key, TableSpec, diff_items
 
 #: The key attribute both KPI tables share: the record is read and replaced by day.
 DAY = "order_date"
@@ -131,21 +131,13 @@ def differences(
     """
     skipped = set(skip_days)
     days = sorted({day for day in record[DAY].to_pylist() if day is not None} - skipped)
-    wanted = items_on(record, spec, days)
+    wanted = {key: _typed(spec, recorded) for key, recorded in items_on(record, spec, days).items()}
     found_by_key = {spec.key_of(item): item for item in found if str(item.get(DAY)) not in skipped}
-    puts: list[dict[str, Any]] = []
-    matching = 0
-    for key, recorded in wanted.items():
-        item = found_by_key.get(key)
-        if item is not None and all(_matches(item.get(name), recorded[name]) for name in spec.values):
-            matching += 1
-        else:
-            puts.append(_typed(spec, recorded))
-    deletes = [key for key in found_by_key if key not in wanted]
-    return puts, deletes, matching
+    puts, deletes, matching = diff_items(spec, wanted, found_by_key, same=_matches)
+    return [dict(item) for item in puts], deletes, matching
 
 
-def _matches(found: Any, recorded: str | None) -> bool:
+def _matches(found: Any, recorded: Decimal | None) -> bool:
     if recorded is None:
         return found is None
     return isinstance(found, (Decimal, int)) and not isinstance(found, bool) and Decimal(found) == Decimal(recorded)
