@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline_tasks.contract import CLEANING_RULES, DATASETS, Dataset, classify
 from pipeline_tasks.csv_reader import HEADER_LIMIT, RowProblems, parse_header, read_raw_batches
@@ -32,6 +31,7 @@ from pipeline_tasks.transforms.staging import (
     QUARANTINE_SCHEMA,
     Provenance,
     count_cleaning_exclusions,
+    count_reasons,
     dedupe_last_wins,
     not_staged_reasons,
     quarantine_records,
@@ -112,7 +112,7 @@ def read_file_batches(source: Source, dataset: Dataset, origin: Provenance, funn
             rows = stage_rows(raw, dataset, source_keys=keys, event_time=origin.event_time, reasons=reasons)
             quarantined = quarantine_records(raw, reasons, dataset, origin)
             funnel.rows_read += raw.num_rows
-            funnel.not_staged.update(_reason_counts(reasons))
+            funnel.not_staged.update(count_reasons(reasons))
             funnel.rows_quarantined += quarantined.num_rows
             funnel.rows_staged += rows.num_rows
             funnel.excluded.update(count_cleaning_exclusions(rows, dataset))
@@ -123,14 +123,6 @@ def read_file_batches(source: Source, dataset: Dataset, origin: Provenance, funn
     funnel.not_staged = Counter(problems.counts()) + funnel.not_staged
     funnel.rows_quarantined += dropped.num_rows
     yield StagedBatch(staged_schema(dataset).empty_table(), dropped)
-
-
-def _reason_counts(reasons: pa.Array) -> dict[str, int]:
-    """Rows per reason of ``not_staged_reasons`` (nulls are staged rows)."""
-    if reasons.null_count == len(reasons):
-        return {}
-    counted = pc.value_counts(reasons.drop_null())
-    return dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
 
 
 def _dropped(problems: RowProblems) -> list[dict[str, object]]:

@@ -125,17 +125,15 @@ def not_staged_reasons(raw: pa.RecordBatch | pa.Table, dataset: Dataset) -> pa.A
 
 def count_row_problems(batch: pa.RecordBatch | pa.Table, dataset: Dataset) -> dict[str, int]:
     """Rows of a raw batch that will not be staged, per reason (``not_staged_reasons``)."""
-    reasons = not_staged_reasons(batch, dataset)
+    return count_reasons(not_staged_reasons(batch, dataset))
+
+
+def count_reasons(reasons: pa.Array) -> dict[str, int]:
+    """Rows per reason of ``not_staged_reasons`` (nulls are staged rows, not counted)."""
     if reasons.null_count == len(reasons):
         return {}
     counted = pc.value_counts(reasons.drop_null())
-    return {
-        str(v.as_py()): int(n.as_py()) for v, n in zip(counted.field("values"), counted.field("counts"), strict=True)
-    }
-
-
-#: Validation counted the rows by their key alone before the row rules; same call, all reasons now.
-count_key_problems = count_row_problems
+    return dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
 
 
 def parse_int64(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -467,6 +465,7 @@ def _python_decimal(text: str) -> decimal.Decimal | None:
 
 
 __all__: Sequence[str] = (
+    "count_reasons",
     "count_row_problems",
     "dedupe_last_wins",
     "money_parts",
