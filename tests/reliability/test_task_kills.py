@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import psutil
-from expected_states import FLOW, PROCESSED
+from expected_states import FAILED_AT_STAGING, FAILED_AT_TRANSFORM, FAILED_AT_VALIDATION, PROCESSED
 from harness import TASK_TIMEOUT, Scenario, jvm_of, kernel_of, shop, wait_until
-
-FAILED_AT_VALIDATION = ["ValidationTask", "CheckValidationExit", "NotifyFailure", "PipelineFailed"]
 
 
 def _failed_then_rerun(scenario: Scenario, outcome: dict, states: list[str]) -> None:
@@ -40,18 +38,6 @@ def test_validation_task_killed(scenario: Scenario) -> None:
         what="once its kernel ran",
     )
     _failed_then_rerun(scenario, outcome, FAILED_AT_VALIDATION)
-
-
-FAILED_AT_STAGING = [*FLOW, "StagingTask", "CheckStagingExit", "NotifyFailure", "PipelineFailed"]
-FAILED_AT_TRANSFORM = [
-    *FLOW,
-    "StagingTask",
-    "CheckStagingExit",
-    "TransformationTask",
-    "CheckTransformationExit",
-    "NotifyFailure",
-    "PipelineFailed",
-]
 
 
 def test_staging_task_killed_before_and_after_its_delta_commit(scenario: Scenario) -> None:
