@@ -32,6 +32,8 @@ class Settings:
     aws_endpoint_url: str | None = None
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
+    #: With temporary credentials (an assumed role: a Lambda function's, an ECS task's).
+    aws_session_token: str | None = None
 
     input_prefix: str = "input/"
     archive_prefix: str = "archive/"
@@ -138,6 +140,7 @@ class Settings:
             "aws_endpoint_url": "AWS_ENDPOINT_URL",
             "aws_access_key_id": "AWS_ACCESS_KEY_ID",
             "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+            "aws_session_token": "AWS_SESSION_TOKEN",
         }
         for name, variable in aws.items():
             if name not in values and env.get(variable):
@@ -166,6 +169,8 @@ class Settings:
             env["AWS_ACCESS_KEY_ID"] = self.aws_access_key_id
         if self.aws_secret_access_key:
             env["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key
+        if self.aws_session_token:
+            env["AWS_SESSION_TOKEN"] = self.aws_session_token
         env["AWS_REGION"] = self.region
         return env
 

@@ -51,6 +51,8 @@ def storage_options(settings: Settings) -> dict[str, str]:
             "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
             "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key,
         }
+        if settings.aws_session_token:
+            options["AWS_SESSION_TOKEN"] = settings.aws_session_token
     return options
 
 

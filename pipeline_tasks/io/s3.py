@@ -33,6 +33,7 @@ def _connection(settings: Settings) -> dict[str, Any]:
         "endpoint_url": settings.aws_endpoint_url,
         "aws_access_key_id": settings.aws_access_key_id,
         "aws_secret_access_key": settings.aws_secret_access_key,
+        "aws_session_token": settings.aws_session_token,
         "config": _RETRIES,
     }
 

@@ -63,6 +63,13 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
             "spark.hadoop.fs.s3a.secret.key": settings.aws_secret_access_key,
             "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
         }
+        if settings.aws_session_token:  # an assumed role's temporary credentials
+            conf |= {
+                "spark.hadoop.fs.s3a.session.token": settings.aws_session_token,
+                "spark.hadoop.fs.s3a.aws.credentials.provider": (
+                    "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+                ),
+            }
     else:
         conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
             "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
