@@ -16,11 +16,12 @@ from pathlib import Path
 
 def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from pipeline_tasks.local import moto_workarounds
+    from pipeline_tasks.local import moto_cloudformation, moto_workarounds
 
     workdir = Path(os.environ.get("PIPELINE_LOCAL_WORKDIR", os.getcwd()))
     log_dir = Path(os.environ.get("PIPELINE_LOCAL_LOG_DIR", Path(tempfile.gettempdir()) / "ecom-pipeline-tasks"))
     moto_workarounds.apply(workdir=workdir, log_dir=log_dir)
+    moto_cloudformation.apply()
     from moto.server import main as moto_main
 
     moto_main(argv)

@@ -1,0 +1,182 @@
+"""The local stack, created from infra/pipeline.yaml itself on the emulator's CloudFormation.
+
+There is one description of the infrastructure: the template that ``make deploy`` sends to
+AWS. Locally it goes to the emulator (moto's CloudFormation, completed by
+``pipeline_tasks.local.moto_cloudformation`` where moto skips a type or drops a property),
+so names, settings, the state machine definition and its substitutions, environment
+variables and IAM policies are the template's. What this adapter does, and nothing else:
+
+1. **Package**, as ``aws cloudformation package`` does: a Lambda ``Code`` that is a local
+   folder is zipped and uploaded to an artifacts bucket, and the state machine's local
+   ``DefinitionS3Location`` file is uploaded; both become S3 locations.
+2. **Overlay what differs on this machine** (``local_environment``): variables the template
+   does not set, e.g. where the Spark jars are or a test's smaller chunk size, are added to
+   every task container's and Lambda function's environment. A variable the template sets
+   keeps the template's value. The endpoint and the role's credentials are what the
+   emulator gives each task and function (as Fargate and Lambda do), not variables here.
+3. **Read the stack** back into ``Settings`` (bucket, queue, tables, state machine,
+   functions, topics, cluster) from its outputs and resources.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from pipeline_tasks.errors import StackError
+from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+#: The pipeline's infrastructure, as deployed to AWS.
+TEMPLATE = REPO / "infra" / "pipeline.yaml"
+#: Parameters of a local deployment (the image tags name no image: tasks run from the working tree).
+PARAMETERS = {"ValidatorImageTag": "local", "StagingImageTag": "local", "TransformerImageTag": "local"}
+ALERT_EMAIL = "alerts@example.com"
+
+
+def load(path: Path = TEMPLATE) -> dict[str, Any]:
+    """The template as plain JSON data (CloudFormation's short tags in their long form)."""
+    from cfnlint.decode import cfn_yaml
+
+    data: dict[str, Any] = json.loads(json.dumps(cfn_yaml.load(str(path))))
+    return data
+
+
+def resources_of(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def package(template: dict[str, Any], base: Path, s3: Any, bucket: str, prefix: str) -> dict[str, Any]:
+    """Local paths uploaded and replaced by their S3 locations, as ``aws cloudformation package`` does."""
+    packaged = json.loads(json.dumps(template))
+    for name, resource in resources_of(packaged, "AWS::Lambda::Function").items():
+        code = resource["Properties"].get("Code")
+        if isinstance(code, str):
+            key = f"{prefix}/{name}.zip"
+            s3.put_object(Bucket=bucket, Key=key, Body=_zip(base / code))
+            resource["Properties"]["Code"] = {"S3Bucket": bucket, "S3Key": key}
+    for name, resource in resources_of(packaged, "AWS::StepFunctions::StateMachine").items():
+        location = resource["Properties"].get("DefinitionS3Location")
+        if isinstance(location, str):
+            key = f"{prefix}/{name}.asl.json"
+            s3.put_object(Bucket=bucket, Key=key, Body=(base / location).read_bytes())
+            resource["Properties"]["DefinitionS3Location"] = {"Bucket": bucket, "Key": key}
+    return packaged
+
+
+def _zip(folder: Path) -> bytes:
+    """The folder zipped; the repository's ``pipeline_tasks`` when the folder is not built.
+
+    (``make lambda-package`` builds the folder for AWS; locally the functions run from the
+    working tree, so what is uploaded only has to be a valid function package.)
+    """
+    source = folder if folder.is_dir() else REPO / "pipeline_tasks"
+    root = source if folder.is_dir() else source.parent
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.rglob("*.py")):
+            archive.write(path, path.relative_to(root).as_posix())
+    return buffer.getvalue()
+
+
+def local_environment(settings: Settings) -> dict[str, str]:
+    """The ``PIPELINE_*`` variables of ``settings`` that differ from the defaults (this machine's choices)."""
+    defaults = Settings().to_env()
+    return {
+        name: value
+        for name, value in settings.to_env().items()
+        if name.startswith("PIPELINE_") and defaults.get(name) != value
+    }
+
+
+def overlay(template: dict[str, Any], variables: dict[str, str]) -> dict[str, Any]:
+    """``variables`` added to every task container's and function's environment, the template's values winning."""
+    result = json.loads(json.dumps(template))
+    for resource in resources_of(result, "AWS::ECS::TaskDefinition").values():
+        for container in resource["Properties"]["ContainerDefinitions"]:
+            environment = container.setdefault("Environment", [])
+            present = {entry["Name"] for entry in environment}
+            environment += [{"Name": k, "Value": v} for k, v in sorted(variables.items()) if k not in present]
+    for resource in resources_of(result, "AWS::Lambda::Function").values():
+        environment = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+        for name, value in sorted(variables.items()):
+            environment.setdefault(name, value)
+    return result
+
+
+def deploy(
+    settings: Settings,
+    environment_name: str = "local",
+    *,
+    template: Path = TEMPLATE,
+    edit: Any = None,
+) -> Settings:
+    """Create the stack ``ecom-pipeline-ENVIRONMENT`` from ``template``; return Settings that name it.
+
+    Args:
+        settings: Points at the emulator; its non-default ``PIPELINE_*`` values are overlaid.
+        environment_name: The template's ``EnvironmentName`` (part of every resource name), so
+            that several stacks can share one emulator.
+        edit: Optional function that changes the loaded template before it is deployed (a
+            test removes a permission with it).
+    """
+    settings = settings.with_absolute_paths()
+    stack_name = f"ecom-pipeline-{environment_name}"
+    s3 = s3io.client(settings, "s3")
+    artifacts = "ecom-pipeline-local-artifacts"
+    if artifacts not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=artifacts)
+    body = load(template)
+    if edit is not None:
+        body = edit(body) or body
+    body = overlay(package(body, template.parent, s3, artifacts, stack_name), local_environment(settings))
+    parameters = {"EnvironmentName": environment_name, "AlertEmail": ALERT_EMAIL, **PARAMETERS}
+    cloudformation = s3io.client(settings, "cloudformation")
+    try:
+        cloudformation.create_stack(
+            StackName=stack_name,
+            TemplateBody=json.dumps(body),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    except cloudformation.exceptions.ClientError as error:
+        raise StackError(f"the local stack {stack_name} was not created: {error}") from error
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise StackError(
+            f"the local stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason', '')}"
+        )
+    return stack_settings(settings, cloudformation, stack_name)
+
+
+def stack_settings(settings: Settings, cloudformation: Any, stack_name: str) -> Settings:
+    """Settings that name the resources of the stack ``stack_name``."""
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+    }
+
+    def last(value: str, separator: str) -> str:
+        return value.rsplit(separator, 1)[-1]
+
+    return settings.with_overrides(
+        bucket=outputs["BucketName"],
+        queue_url=outputs["QueueUrl"],
+        queue_name=last(outputs["QueueUrl"], "/"),
+        dead_letter_queue_name=last(outputs["DeadLetterQueueUrl"], "/"),
+        state_machine_arn=outputs["StateMachineArn"],
+        state_machine_name=last(outputs["StateMachineArn"], ":"),
+        order_kpis_table=outputs["OrderKPIsTable"],
+        category_kpis_table=outputs["CategoryKPIsTable"],
+        success_topic_name=last(physical["SuccessTopic"], ":"),
+        failure_topic_name=last(physical["FailureTopic"], ":"),
+        cluster_name=last(physical["Cluster"], "/"),
+        orchestrator_function_name=physical["OrchestratorFunction"],
+        read_result_function_name=physical["ReadResultFunction"],
+    )
