@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "infra" / "pipeline.yaml"
 DEFINITION = REPO / "statemachine" / "pipeline.asl.json"
 #: Statements that need ``Resource: "*"`` because their API has no resource-level permissions.
-UNSCOPABLE = {"EcrToken", "VendedLogs"}
+UNSCOPABLE = {"EcrToken", "VendedLogs", "Tracing"}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,7 @@ def test_the_template_holds_every_resource_of_the_product(template):
         "AWS::SQS::QueuePolicy": 1,
         "AWS::DynamoDB::Table": 2,
         "AWS::SNS::Topic": 2,
+        "AWS::KMS::Key": 1,
         "AWS::SNS::Subscription": 2,
         "AWS::ECR::Repository": 3,
         "AWS::ECS::Cluster": 1,
@@ -64,6 +65,7 @@ def test_the_template_holds_every_resource_of_the_product(template):
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::Scheduler::Schedule": 1,
         "AWS::CloudWatch::Alarm": 4,
+        "AWS::Logs::MetricFilter": 3,
     }.items():
         assert kinds.count(kind) == count, kind
     assert set(template["Parameters"]) >= {
