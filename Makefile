@@ -12,10 +12,10 @@ IMAGE_TAG ?= $(shell git rev-parse HEAD)
 STACK ?= ecom-pipeline-$(ENVIRONMENT_NAME)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo lab test test-reliability test-fast lint bench bench-notebooks bench-flow notebook-outputs lambda-package images deploy clean
+.PHONY: help setup demo lab test test-reliability test-fast lint bench bench-notebooks bench-flow notebook-outputs lambda-package bootstrap images deploy rollback deploy-plan clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -95,25 +95,29 @@ bench-backfill: setup ## a 20M-item history in one batch through the three tasks
 notebook-outputs: setup ## re-execute the explore notebooks on a seeded stack (nbval's committed outputs)
 	$(VENV)/bin/ecom-pipeline lab --refresh-outputs
 
-lambda-package: ## the Lambda code (containers/lambda/build) that `aws cloudformation package` uploads
+lambda-package: ## the Lambda code and its pinned boto3 (containers/lambda/build), as `make deploy` uploads it
 	bash containers/lambda/build.sh
 
-images: ## build and push the three task images to ECR (REGISTRY=…dkr.ecr…amazonaws.com, IMAGE_TAG)
-	@test -n "$(REGISTRY)" || { echo "REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com is needed"; exit 2; }
-	for target in validator staging transformer; do \
-	  image=$(REGISTRY)/ecommerce-pipeline/$(ENVIRONMENT_NAME)/$$target:$(IMAGE_TAG); \
-	  docker build -f containers/Dockerfile --target $$target -t $$image . && docker push $$image || exit 1; \
-	done
+# Deploying to AWS (docs/deploy.md): infra/deploy.sh runs each step and prints its commands; `make deploy-plan`
+# prints them all without running any.
+DEPLOY = ENVIRONMENT_NAME='$(ENVIRONMENT_NAME)' IMAGE_TAG='$(IMAGE_TAG)' STACK='$(STACK)' ALERT_EMAIL='$(ALERT_EMAIL)' \
+	ARTIFACT_BUCKET='$(ARTIFACT_BUCKET)' REGISTRY='$(REGISTRY)' bash infra/deploy.sh
 
-deploy: lambda-package ## package and deploy infra/pipeline.yaml (ARTIFACT_BUCKET, ALERT_EMAIL, IMAGE_TAG)
-	@test -n "$(ARTIFACT_BUCKET)" -a -n "$(ALERT_EMAIL)" || { echo "ARTIFACT_BUCKET and ALERT_EMAIL are needed"; exit 2; }
-	@mkdir -p out
-	aws cloudformation package --template-file infra/pipeline.yaml --s3-bucket $(ARTIFACT_BUCKET) \
-	  --output-template-file out/pipeline.packaged.yaml
-	aws cloudformation deploy --template-file out/pipeline.packaged.yaml --stack-name $(STACK) \
-	  --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --parameter-overrides \
-	  EnvironmentName=$(ENVIRONMENT_NAME) AlertEmail=$(ALERT_EMAIL) ValidatorImageTag=$(IMAGE_TAG) \
-	  StagingImageTag=$(IMAGE_TAG) TransformerImageTag=$(IMAGE_TAG)
+bootstrap: ## the ECR repositories and the artifact bucket (infra/bootstrap.yaml), once per account and ENVIRONMENT_NAME
+	@$(DEPLOY) bootstrap
+
+images: ## build the three task images (linux/amd64) and push those whose IMAGE_TAG is not in ECR yet
+	@$(DEPLOY) images
+
+deploy: ## package and deploy infra/pipeline.yaml with IMAGE_TAG (ALERT_EMAIL; ARTIFACT_BUCKET from make bootstrap)
+	@$(DEPLOY) deploy
+
+rollback: ## deploy commit IMAGE_TAG=<sha> again, its images already in ECR: no build, no push (ALERT_EMAIL)
+	@test "$(origin IMAGE_TAG)" != file || { echo "make rollback IMAGE_TAG=<sha of a deployed commit> is needed"; exit 2; }
+	@$(DEPLOY) rollback
+
+deploy-plan: ## print the commands of bootstrap, images, deploy (ENVIRONMENT_NAME, IMAGE_TAG, ALERT_EMAIL); runs none
+	@$(DEPLOY) plan
 
 clean: ## remove the virtualenv, jars and outputs
 	rm -rf $(VENV) $(JARS) .tools out
