@@ -1,7 +1,7 @@
 """A shop's whole history as one batch, through the three ECS tasks, with their memory (``make bench-backfill``).
 
 Generates ``--items`` TheLook-shaped order items (``bench/generate.py``: products,
-orders, items), starts the local stack (moto server, ``provision_pipeline``),
+orders, items), starts the local stack (moto server, ``template.deploy`` of infra/pipeline.yaml),
 uploads the files to ``input/`` and pins them in a batch manifest. Then each task
 runs as its ECS task runs it: the container command the state machine gives it
 (read from the provisioned state machine's definition) as a local process, with
@@ -44,7 +44,8 @@ sys.path.insert(0, str(REPO))
 
 from pipeline_tasks import batches  # noqa: E402
 from pipeline_tasks.io import s3 as s3io  # noqa: E402
-from pipeline_tasks.local.stack import MotoServer, provision_pipeline  # noqa: E402
+from pipeline_tasks.local import template  # noqa: E402
+from pipeline_tasks.local.stack import MotoServer  # noqa: E402
 from pipeline_tasks.settings import Settings  # noqa: E402
 from pipeline_tasks.steps import files as moves  # noqa: E402
 
@@ -264,7 +265,7 @@ def main() -> None:
     execution_id = f"backfill-{args.items}"
     load_before = os.getloadavg()
     with MotoServer(emulator=True, workdir=REPO, log_dir=run_dir / "agent") as server:
-        settings = provision_pipeline(server.settings(Settings(spark_jars_dir=str(REPO / ".jars"))))
+        settings = template.deploy(server.settings(Settings(spark_jars_dir=str(REPO / ".jars"))))
         s3 = s3io.client(settings, "s3")
         started = time.perf_counter()
         pinned = []

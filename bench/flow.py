@@ -30,7 +30,8 @@ from run import stage_files  # noqa: E402
 
 from pipeline_tasks import executions  # noqa: E402
 from pipeline_tasks.io import s3 as s3io  # noqa: E402
-from pipeline_tasks.local.stack import MotoServer, provision_pipeline  # noqa: E402
+from pipeline_tasks.local import template  # noqa: E402
+from pipeline_tasks.local.stack import MotoServer  # noqa: E402
 from pipeline_tasks.settings import Settings  # noqa: E402
 from pipeline_tasks.steps import transform  # noqa: E402
 
@@ -59,7 +60,7 @@ def main() -> None:
         if args.lake:
             shutil.rmtree(args.lake, ignore_errors=True)
             lake = str(args.lake.resolve())
-        settings = provision_pipeline(server.settings(Settings(spark_jars_dir=str(REPO / ".jars"), lake_root=lake)))
+        settings = template.deploy(server.settings(Settings(spark_jars_dir=str(REPO / ".jars"), lake_root=lake)))
         started = time.perf_counter()
         print("staging the lake and computing its KPIs (not measured) …", flush=True)
         stage_files(settings, sorted(base_dir.glob("*.csv")), "bench-base")

@@ -29,7 +29,8 @@ from pipeline_tasks.batches import BatchFile
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
-from pipeline_tasks.local.stack import MotoServer, provision_pipeline
+from pipeline_tasks.local import template
+from pipeline_tasks.local.stack import MotoServer
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import files, stage, transform, validate
 from pipeline_tasks.transforms.kpis import CATEGORY_KPI_COLUMNS, ORDER_KPI_COLUMNS
@@ -287,7 +288,7 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     done = []
     with MotoServer(emulator=True, workdir=Path.cwd(), log_dir=(out / "task-logs").resolve()) as server:
-        settings = provision_pipeline(server.settings(base))
+        settings = template.deploy(server.settings(base))
         progress(f"local stack: moto on {server.endpoint}, bucket {settings.bucket}; task logs in {out / 'task-logs'}")
         for number, folder in enumerate(batch_dirs, start=1):
             progress(f"batch {number}/{len(batch_dirs)}: {folder}")

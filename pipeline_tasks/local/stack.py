@@ -17,15 +17,19 @@ from typing import Any
 from pipeline_tasks.errors import StackError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.local import template
+from pipeline_tasks.local.moto_cloudformation import ADMIN_KEY_ID, ADMIN_SECRET
 from pipeline_tasks.local.process import ServerProcess, free_port
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps.transform import category_kpis_spec, order_kpis_spec
 
 log = logging.getLogger(__name__)
 
-#: Credentials moto accepts; never real ones.
-LOCAL_KEY_ID = "testing"
-LOCAL_SECRET = "testing"
+#: Set to ``enforce`` in the emulator's environment: IAM is checked on every request (moto_workarounds).
+ENFORCE_IAM_VARIABLE = "PIPELINE_LOCAL_IAM"
+#: The local stack's administrator credentials (the deployer's); never real ones.
+LOCAL_KEY_ID = ADMIN_KEY_ID
+LOCAL_SECRET = ADMIN_SECRET
 
 
 class MotoServer:
@@ -39,9 +43,11 @@ class MotoServer:
         emulator: bool = False,
         workdir: Path | None = None,
         log_dir: Path | None = None,
+        enforce_iam: bool = True,
     ) -> None:
         """A plain moto server, or with ``emulator`` the local AWS of the whole pipeline
-        (moto plus ``moto_workarounds``: ECS tasks and Lambda functions really run)."""
+        (moto plus ``moto_workarounds``: ECS tasks and Lambda functions really run, each under
+        its role; with ``enforce_iam`` every request is checked against its caller's policies)."""
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
         module = "pipeline_tasks.local.emulator" if emulator else "moto.server"
@@ -52,6 +58,8 @@ class MotoServer:
             env["PIPELINE_LOCAL_WORKDIR"] = str(workdir)
         if log_dir is not None:
             env["PIPELINE_LOCAL_LOG_DIR"] = str(log_dir)
+        if emulator and enforce_iam:
+            env[ENFORCE_IAM_VARIABLE] = "enforce"
         self.server = ServerProcess("moto", command, env)
 
     @property
@@ -105,7 +113,10 @@ class MotoServer:
 
 
 def provision(settings: Settings) -> None:
-    """Create the bucket (versioned, as on AWS: batches pin versions) and the KPI tables (what infra/ creates)."""
+    """Create a bucket (versioned, as on AWS: batches pin versions) and the KPI tables, for the tests of single steps.
+
+    The whole pipeline's stack comes from infra/pipeline.yaml (``template.deploy``).
+    """
     s3 = s3io.client(settings, "s3")
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if settings.bucket not in existing:
@@ -116,173 +127,12 @@ def provision(settings: Settings) -> None:
         dynamodb.ensure_table(client, spec)
 
 
-#: The state machine definition, as deployed by infra/ (CloudFormation DefinitionSubstitutions).
-DEFINITION = Path("statemachine") / "pipeline.asl.json"
-#: The ECS task definitions: family -> (container name, step it runs, cpu, memory).
-TASKS = {
-    "validator-task": ("validator", "validate", 512, 1024),
-    "staging-task": ("staging", "stage", 1024, 4096),
-    "transformer-task": ("transformer", "transform", 2048, 8192),
-}
-_LOCAL_ROLE = "ecom-pipeline-local"
-
-
-def render_definition(template: str, values: dict[str, str]) -> str:
-    """Substitute ``${Name}`` placeholders as CloudFormation's DefinitionSubstitutions does."""
-    import re
-
-    missing = sorted(set(re.findall(r"\$\{(\w+)\}", template)) - set(values))
-    if missing:
-        raise StackError(f"no value for {', '.join(missing)} in the state machine definition")
-    return re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], template)
-
-
-def provision_pipeline(settings: Settings, definition: Path = DEFINITION) -> Settings:
-    """Create everything infra/ creates, on the local stack; return Settings that name it.
-
-    The bucket and tables; the queue with its DLQ and redrive policy and the bucket's
-    ``input/`` notification to it; the success and failure topics; a VPC for the
-    awsvpc tasks; the cluster and the three task definitions (their container runs
-    ``ecom-pipeline notebook STEP`` with the stack's settings in its environment); both
-    Lambda functions (served by ``pipeline_tasks.handlers``); the state machine.
-    """
-    provision(settings)
-    settings = settings.with_absolute_paths()
-    sqs, s3 = s3io.client(settings, "sqs"), s3io.client(settings, "s3")
-    dlq_url = sqs.create_queue(QueueName=settings.dead_letter_queue_name)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.max_receive_count)}
-    queue_url = sqs.create_queue(
-        QueueName=settings.queue_name,
-        Attributes={"RedrivePolicy": json.dumps(redrive), "VisibilityTimeout": str(settings.visibility_timeout)},
-    )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(
-        Bucket=settings.bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": settings.input_prefix}]}},
-                }
-            ]
-        },
-    )
-    sns = s3io.client(settings, "sns")
-    success = sns.create_topic(Name=settings.success_topic_name)["TopicArn"]
-    failure = sns.create_topic(Name=settings.failure_topic_name)["TopicArn"]
-
-    iam = s3io.client(settings, "iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    try:
-        role = iam.create_role(RoleName=_LOCAL_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    except iam.exceptions.EntityAlreadyExistsException:
-        role = iam.get_role(RoleName=_LOCAL_ROLE)["Role"]["Arn"]
-
-    ec2 = s3io.client(settings, "ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="ecom-pipeline-tasks", Description="tasks", VpcId=vpc)["GroupId"]
-
-    ecs = s3io.client(settings, "ecs")
-    cluster = ecs.create_cluster(clusterName=settings.cluster_name)["cluster"]["clusterArn"]
-    task_env = [{"name": k, "value": v} for k, v in sorted(settings.to_env().items())]
-    task_arns = {}
-    for family, (container, step, cpu, memory) in TASKS.items():
-        registered = ecs.register_task_definition(
-            family=family,
-            networkMode="awsvpc",
-            requiresCompatibilities=["FARGATE"],
-            cpu=str(cpu),
-            memory=str(memory),
-            executionRoleArn=role,
-            taskRoleArn=role,
-            containerDefinitions=[
-                {
-                    "name": container,
-                    "image": f"ecom-pipeline-{container}:local",
-                    "essential": True,
-                    "cpu": cpu,
-                    "memory": memory,
-                    "command": ["ecom-pipeline", "notebook", step, "--help"],
-                    "environment": task_env,
-                }
-            ],
-        )
-        task_arns[family] = registered["taskDefinition"]["taskDefinitionArn"]
-
-    lambda_client = s3io.client(settings, "lambda")
-    functions = {}
-    for name, module in (
-        (settings.orchestrator_function_name, "pipeline_tasks.handlers.orchestrator"),
-        (settings.read_result_function_name, "pipeline_tasks.handlers.read_validation_result"),
-    ):
-        variables = settings.to_env() | {"PIPELINE_HANDLER": f"{module}:handle"}
-        try:
-            created = lambda_client.create_function(
-                FunctionName=name,
-                Runtime="python3.11",
-                Role=role,
-                Handler=f"{module}.handler",
-                Code={"ZipFile": _empty_zip()},
-                Timeout=300,
-                Environment={"Variables": variables},
-            )
-            functions[name] = created["FunctionArn"]
-        except lambda_client.exceptions.ResourceConflictException:
-            functions[name] = lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-
-    values = {
-        "ClusterArn": cluster,
-        "ValidatorTaskDefinitionArn": task_arns["validator-task"],
-        "StagingTaskDefinitionArn": task_arns["staging-task"],
-        "TransformerTaskDefinitionArn": task_arns["transformer-task"],
-        "SubnetA": subnet,
-        "SubnetB": subnet,
-        "SecurityGroupId": group,
-        "AssignPublicIp": "DISABLED",
-        "ReadValidationResultFunctionArn": functions[settings.read_result_function_name],
-        "SuccessTopicArn": success,
-        "FailureTopicArn": failure,
-        "BucketName": settings.bucket,
-    }
-    sfn = s3io.client(settings, "stepfunctions")
-    machine = sfn.create_state_machine(
-        name=settings.state_machine_name,
-        definition=render_definition(definition.read_text(), values),
-        roleArn=role,
-    )["stateMachineArn"]
-    named = settings.with_overrides(queue_url=queue_url, state_machine_arn=machine)
-    # The orchestrator's environment must name the state machine and queue it was given.
-    lambda_client.update_function_configuration(
-        FunctionName=settings.orchestrator_function_name,
-        Environment={"Variables": named.to_env() | {"PIPELINE_HANDLER": "pipeline_tasks.handlers.orchestrator:handle"}},
-    )
-    return named
-
-
-def _empty_zip() -> bytes:
-    import io
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "served locally by pipeline_tasks.handlers")
-    return buffer.getvalue()
-
-
 #: Where ``ecom-pipeline local up`` records the stack it started (relative to the working directory).
 STATE_DIR = Path(".local-stack")
 
 
 def up(base: Settings | None = None, *, state_dir: Path = STATE_DIR) -> dict[str, Any]:
-    """Start a detached local stack (the emulator) and provision the pipeline on it."""
+    """Start a detached local stack (the emulator) and deploy infra/pipeline.yaml on it."""
     state_file = state_dir / "stack.json"
     if state_file.exists():
         current = json.loads(state_file.read_text())
@@ -293,6 +143,7 @@ def up(base: Settings | None = None, *, state_dir: Path = STATE_DIR) -> dict[str
     env = dict(
         os.environ,
         MOTO_PORT=str(port),
+        **{ENFORCE_IAM_VARIABLE: "enforce"},
         PIPELINE_LOCAL_WORKDIR=str(Path.cwd()),
         PIPELINE_LOCAL_LOG_DIR=str((state_dir / "task-logs").resolve()),
     )
@@ -307,7 +158,7 @@ def up(base: Settings | None = None, *, state_dir: Path = STATE_DIR) -> dict[str
             raise StackError(f"the local stack did not start; see {state_dir / 'emulator.log'}")
         time.sleep(0.2)
     MotoServer._configure(server.endpoint)
-    settings = provision_pipeline(server.settings(base))
+    settings = template.deploy(server.settings(base))
     state = {"pid": process.pid, "endpoint": server.endpoint, "env": settings.to_env()}
     state_file.write_text(json.dumps(state, indent=2) + "\n")
     return state

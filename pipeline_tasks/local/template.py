@@ -7,7 +7,8 @@ so names, settings, the state machine definition and its substitutions, environm
 variables and IAM policies are the template's. What this adapter does, and nothing else:
 
 1. **Package**, as ``aws cloudformation package`` does: a Lambda ``Code`` that is a local
-   folder is zipped and uploaded to an artifacts bucket, and the state machine's local
+   folder is zipped and uploaded to the artifacts bucket of the bootstrap stack
+   (infra/bootstrap.yaml, deployed first, as ``make bootstrap`` does), and the state machine's local
    ``DefinitionS3Location`` file is uploaded; both become S3 locations.
 2. **Overlay what differs on this machine** (``local_environment``): variables the template
    does not set, e.g. where the Spark jars are or a test's smaller chunk size, are added to
@@ -33,6 +34,8 @@ from pipeline_tasks.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 #: The pipeline's infrastructure, as deployed to AWS.
 TEMPLATE = REPO / "infra" / "pipeline.yaml"
+#: What exists before the first deployment: the image repositories and the artifacts bucket.
+BOOTSTRAP = REPO / "infra" / "bootstrap.yaml"
 #: Parameters of a local deployment (the image tags name no image: tasks run from the working tree).
 PARAMETERS = {"ValidatorImageTag": "local", "StagingImageTag": "local", "TransformerImageTag": "local"}
 ALERT_EMAIL = "alerts@example.com"
@@ -115,7 +118,8 @@ def deploy(
     template: Path = TEMPLATE,
     edit: Any = None,
 ) -> Settings:
-    """Create the stack ``ecom-pipeline-ENVIRONMENT`` from ``template``; return Settings that name it.
+    """Create the stacks ``ecom-pipeline-ENVIRONMENT-bootstrap`` and ``ecom-pipeline-ENVIRONMENT`` (from
+    ``template``), as ``make bootstrap`` and ``make deploy`` do; return Settings that name the pipeline.
 
     Args:
         settings: Points at the emulator; its non-default ``PIPELINE_*`` values are overlaid.
@@ -126,31 +130,36 @@ def deploy(
     """
     settings = settings.with_absolute_paths()
     stack_name = f"ecom-pipeline-{environment_name}"
-    s3 = s3io.client(settings, "s3")
-    artifacts = "ecom-pipeline-local-artifacts"
-    if artifacts not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-        s3.create_bucket(Bucket=artifacts)
+    cloudformation = s3io.client(settings, "cloudformation")
+    bootstrap = create_stack(
+        cloudformation, f"{stack_name}-bootstrap", load(BOOTSTRAP), {"EnvironmentName": environment_name}
+    )
+    artifacts = bootstrap["ArtifactBucketName"]
     body = load(template)
     if edit is not None:
         body = edit(body) or body
+    s3 = s3io.client(settings, "s3")
     body = overlay(package(body, template.parent, s3, artifacts, stack_name), local_environment(settings))
     parameters = {"EnvironmentName": environment_name, "AlertEmail": ALERT_EMAIL, **PARAMETERS}
-    cloudformation = s3io.client(settings, "cloudformation")
+    create_stack(cloudformation, stack_name, body, parameters)
+    return stack_settings(settings, cloudformation, stack_name)
+
+
+def create_stack(cloudformation: Any, name: str, body: dict[str, Any], parameters: dict[str, str]) -> dict[str, str]:
+    """Create the stack ``name`` (moto creates it before answering); its outputs."""
     try:
         cloudformation.create_stack(
-            StackName=stack_name,
+            StackName=name,
             TemplateBody=json.dumps(body),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Capabilities=["CAPABILITY_IAM"],
         )
     except cloudformation.exceptions.ClientError as error:
-        raise StackError(f"the local stack {stack_name} was not created: {error}") from error
-    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        raise StackError(f"the local stack {name} was not created: {error}") from error
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
     if stack["StackStatus"] != "CREATE_COMPLETE":
-        raise StackError(
-            f"the local stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason', '')}"
-        )
-    return stack_settings(settings, cloudformation, stack_name)
+        raise StackError(f"the local stack {name} is {stack['StackStatus']}: {stack.get('StackStatusReason', '')}")
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
 def stack_settings(settings: Settings, cloudformation: Any, stack_name: str) -> Settings:

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -21,7 +22,8 @@ from pipeline_tasks import executions, orchestrator
 from pipeline_tasks.io import delta, dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.keys import copy_source
-from pipeline_tasks.local.stack import MotoServer, provision_pipeline
+from pipeline_tasks.local import template
+from pipeline_tasks.local.stack import MotoServer
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import transform
 
@@ -30,12 +32,15 @@ pytestmark = [pytest.mark.aws, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _stack(tmp_path: Path, **overrides: object):
+def _stack(tmp_path: Path, edit: Any = None):
+    """A local stack deployed from infra/pipeline.yaml (``edit`` changes the template first)."""
     server = MotoServer(emulator=True, workdir=REPO, log_dir=tmp_path / "task-logs").start()
-    base = Settings(spark_jars_dir=str(REPO / ".jars"), notebooks_dir=str(REPO / "notebooks")).with_overrides(
-        **overrides
-    )
-    return server, provision_pipeline(server.settings(base))
+    base = Settings(spark_jars_dir=str(REPO / ".jars"), notebooks_dir=str(REPO / "notebooks"))
+    try:
+        return server, template.deploy(server.settings(base), edit=edit)
+    except BaseException:
+        server.stop()
+        raise
 
 
 @pytest.fixture
@@ -247,7 +252,7 @@ def test_the_local_state_machine_copies_an_encoded_source_and_refuses_a_raw_one_
         "ResultPath": None,  # moto cannot serialise CopyObject's datetime into the execution's output
         "End": True,
     }
-    role = f"arn:aws:iam::{'1' * 12}:role/probe"
+    role = sfn.describe_state_machine(stateMachineArn=stack.state_machine_arn)["roleArn"]  # the template's
     machine = sfn.create_state_machine(
         name="copy-probe", definition=json.dumps({"StartAt": "Copy", "States": {"Copy": copy}}), roleArn=role
     )["stateMachineArn"]
@@ -349,7 +354,14 @@ def test_two_uploads_of_one_name_before_a_trigger_make_one_file_of_the_newest(st
 
 
 def test_a_poison_message_ends_in_the_dead_letter_queue(tmp_path):
-    server, settings = _stack(tmp_path, visibility_timeout=1, max_receive_count=2)
+    def quick_redrive(body: dict) -> None:  # the template's queue, redriven after 2 receives 1 s apart
+        queue = body["Resources"]["FileQueue"]["Properties"]
+        queue["VisibilityTimeout"] = 1
+        queue["RedrivePolicy"]["maxReceiveCount"] = 2
+        variables = body["Resources"]["OrchestratorFunction"]["Properties"]["Environment"]["Variables"]
+        variables["PIPELINE_VISIBILITY_TIMEOUT"] = "1"
+
+    server, settings = _stack(tmp_path, edit=quick_redrive)
     try:
         sqs = s3io.client(settings, "sqs")
         sqs.send_message(QueueUrl=settings.queue_url, MessageBody="this is not an S3 event")

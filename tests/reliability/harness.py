@@ -42,7 +42,8 @@ from reference import Reference
 
 from pipeline_tasks import executions, orchestrator
 from pipeline_tasks.io import dynamodb
-from pipeline_tasks.local.stack import MotoServer, provision_pipeline
+from pipeline_tasks.local import template
+from pipeline_tasks.local.stack import MotoServer
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import transform
 
@@ -213,24 +214,14 @@ class Scenario:
 
     @classmethod
     def provision(cls, name: str, aws: LocalAws, **overrides: Any) -> Scenario:
-        suffix = uuid.uuid4().hex[:8]
         base = Settings(
-            bucket=f"reliability-{suffix}",
-            order_kpis_table=f"OrderKPIs-{suffix}",
-            category_kpis_table=f"CategoryKPIs-{suffix}",
-            queue_name=f"files-{suffix}",
-            dead_letter_queue_name=f"files-dlq-{suffix}",
-            state_machine_name=f"Pipeline-{suffix}",
-            success_topic_name=f"Success-{suffix}",
-            failure_topic_name=f"Failure-{suffix}",
-            cluster_name=f"cluster-{suffix}",
-            orchestrator_function_name=f"Orchestrator-{suffix}",
-            read_result_function_name=f"ReadResult-{suffix}",
             spark_master="local[2]",
             spark_jars_dir=str(REPO / ".jars"),
             notebooks_dir=str(REPO / "notebooks"),
         ).with_overrides(**overrides)
-        return cls(name, aws, provision_pipeline(aws.server.settings(base)))
+        # Each scenario is its own deployment of infra/pipeline.yaml on the shared emulator.
+        environment = f"r{uuid.uuid4().hex[:8]}"
+        return cls(name, aws, template.deploy(aws.server.settings(base), environment))
 
     # -------------------------------------------------------------------------- clients
     def client(self, service: str) -> Any:

@@ -13,7 +13,7 @@ from pipeline_tasks.batches import BatchFile, parse_manifest
 from pipeline_tasks.events import FileEvent, MessageKind, later, parse_message, plan_batch
 from pipeline_tasks.executions import entered_states
 from pipeline_tasks.io import s3 as s3io
-from pipeline_tasks.local.stack import render_definition
+from pipeline_tasks.local.moto_cloudformation import substitute
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps.files import move_plan
 from pipeline_tasks.steps.validate import build_result
@@ -205,11 +205,11 @@ def test_the_definition_routes_every_failure_to_the_failure_topic():
 def test_every_placeholder_of_the_definition_gets_a_value():
     template = DEFINITION.read_text()
     names = set(re.findall(r"\$\{(\w+)\}", template))
-    rendered = render_definition(template, {n: f"value-of-{n}" for n in names})
+    rendered = substitute(template, {n: f"value-of-{n}" for n in names})
     assert "${" not in rendered
     json.loads(rendered)
-    with pytest.raises(Exception, match="no value for BucketName"):
-        render_definition(template, {n: "v" for n in names - {"BucketName"}})
+    with pytest.raises(ValueError, match="no DefinitionSubstitutions value for BucketName"):
+        substitute(template, {n: "v" for n in names - {"BucketName"}})
 
 
 def test_states_entered_in_order_with_their_durations():
