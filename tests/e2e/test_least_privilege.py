@@ -100,6 +100,29 @@ def test_the_transformer_without_batch_write_fails_the_execution_naming_the_acti
         server.stop()
 
 
+@pytest.mark.parametrize("list_bucket", [True, False], ids=["template", "without-s3:ListBucket"])
+def test_an_event_for_a_version_already_moved_is_dropped_only_by_an_orchestrator_that_may_list(tmp_path, list_bucket):
+    """The orchestrator's HeadObject of a version the state machine already moved: 404 (dropped) when its
+    role may list the bucket, 403 otherwise, as on AWS; the template's role must be the first."""
+    server, settings = _deploy(tmp_path, None if list_bucket else without("OrchestratorRole", "s3:ListBucket"))
+    try:
+        s3, sqs = s3io.client(settings, "s3"), s3io.client(settings, "sqs")
+        s3.put_object(Bucket=settings.bucket, Key="input/orders.csv", Body=BATCH[1][1])
+        events = sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        [body] = [m["Body"] for m in events["Messages"] if "Records" in json.loads(m["Body"])]
+        version = json.loads(body)["Records"][0]["s3"]["object"]["versionId"]
+        s3.delete_object(Bucket=settings.bucket, Key="input/orders.csv", VersionId=version)  # as a move does
+        if list_bucket:
+            assert not executions.invoke_orchestrator(settings)["started"]
+            left = sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            assert left == []
+        else:
+            with pytest.raises(StepFailed, match=r"403|AccessDenied"):
+                executions.invoke_orchestrator(settings)
+    finally:
+        server.stop()
+
+
 @pytest.mark.spark
 def test_the_whole_flow_runs_under_the_template_roles_and_a_duplicate_event_after_it_is_harmless(tmp_path):
     """A duplicate S3 event for a file already archived: HeadObject of a version that is gone. AWS answers
