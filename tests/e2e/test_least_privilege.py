@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 from builders import csv_bytes, item, order, product
 from expected_states import FAILED_AT_TRANSFORM, PROCESSED
+from local_stacks import deployed
 
 from pipeline_tasks import executions
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import s3 as s3io
-from pipeline_tasks.local import template
-from pipeline_tasks.local.stack import MotoServer
 from pipeline_tasks.settings import Settings
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
@@ -51,16 +50,6 @@ def without(role: str, action: str) -> Any:
     return edit
 
 
-def _deploy(tmp_path: Path, edit: Any = None) -> tuple[MotoServer, Settings]:
-    server = MotoServer(emulator=True, workdir=REPO, log_dir=tmp_path / "task-logs", enforce_iam=True).start()
-    base = Settings(spark_jars_dir=str(REPO / ".jars"), notebooks_dir=str(REPO / "notebooks"))
-    try:
-        return server, template.deploy(server.settings(base), edit=edit)
-    except BaseException:
-        server.stop()
-        raise
-
-
 def _put(settings: Settings, files: list[tuple[str, bytes]]) -> None:
     s3 = s3io.client(settings, "s3")
     for name, data in files:
@@ -73,7 +62,7 @@ def _physical_role(settings: Settings, logical: str) -> str:
 
 
 def test_the_orchestrator_without_start_execution_fails_naming_the_action_and_its_role(tmp_path):
-    server, settings = _deploy(tmp_path, without("OrchestratorRole", "states:StartExecution"))
+    server, settings = deployed(tmp_path, without("OrchestratorRole", "states:StartExecution"))
     try:
         _put(settings, BATCH)
         with pytest.raises(StepFailed) as failure:
@@ -87,7 +76,7 @@ def test_the_orchestrator_without_start_execution_fails_naming_the_action_and_it
 
 @pytest.mark.spark
 def test_the_transformer_without_batch_write_fails_the_execution_naming_the_action_and_its_role(tmp_path):
-    server, settings = _deploy(tmp_path, without("TaskRole", "dynamodb:BatchWriteItem"))
+    server, settings = deployed(tmp_path, without("TaskRole", "dynamodb:BatchWriteItem"))
     try:
         _put(settings, BATCH)
         outcome = executions.invoke_orchestrator(settings)
@@ -104,7 +93,7 @@ def test_the_transformer_without_batch_write_fails_the_execution_naming_the_acti
 def test_an_event_for_a_version_already_moved_is_dropped_only_by_an_orchestrator_that_may_list(tmp_path, list_bucket):
     """The orchestrator's HeadObject of a version the state machine already moved: 404 (dropped) when its
     role may list the bucket, 403 otherwise, as on AWS; the template's role must be the first."""
-    server, settings = _deploy(tmp_path, None if list_bucket else without("OrchestratorRole", "s3:ListBucket"))
+    server, settings = deployed(tmp_path, None if list_bucket else without("OrchestratorRole", "s3:ListBucket"))
     try:
         s3, sqs = s3io.client(settings, "s3"), s3io.client(settings, "sqs")
         s3.put_object(Bucket=settings.bucket, Key="input/orders.csv", Body=BATCH[1][1])
@@ -128,7 +117,7 @@ def test_the_whole_flow_runs_under_the_template_roles_and_a_duplicate_event_afte
     """A duplicate S3 event for a file already archived: HeadObject of a version that is gone. AWS answers
     404 only to a caller allowed s3:ListBucket, else 403 (which fails the orchestrator run and, after
     three receives, sends every queued event, valid files' too, to the dead-letter queue)."""
-    server, settings = _deploy(tmp_path)
+    server, settings = deployed(tmp_path)
     try:
         _put(settings, BATCH)
         sqs = s3io.client(settings, "sqs")

@@ -10,20 +10,18 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from builders import csv_bytes, item, order, product
 from expected_states import FAILED_AT_STAGING, FLOW, PROCESSED
+from local_stacks import deployed
 from reference import Reference
 
 from pipeline_tasks import executions, orchestrator
 from pipeline_tasks.io import delta, dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.keys import copy_source
-from pipeline_tasks.local import template
-from pipeline_tasks.local.stack import MotoServer
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import transform
 
@@ -32,20 +30,9 @@ pytestmark = [pytest.mark.aws, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _stack(tmp_path: Path, edit: Any = None):
-    """A local stack deployed from infra/pipeline.yaml (``edit`` changes the template first)."""
-    server = MotoServer(emulator=True, workdir=REPO, log_dir=tmp_path / "task-logs").start()
-    base = Settings(spark_jars_dir=str(REPO / ".jars"), notebooks_dir=str(REPO / "notebooks"))
-    try:
-        return server, template.deploy(server.settings(base), edit=edit)
-    except BaseException:
-        server.stop()
-        raise
-
-
 @pytest.fixture
 def stack(tmp_path):
-    server, settings = _stack(tmp_path)
+    server, settings = deployed(tmp_path)
     yield settings
     server.stop()
 
@@ -361,7 +348,7 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(tmp_path):
         variables = body["Resources"]["OrchestratorFunction"]["Properties"]["Environment"]["Variables"]
         variables["PIPELINE_VISIBILITY_TIMEOUT"] = "1"
 
-    server, settings = _stack(tmp_path, edit=quick_redrive)
+    server, settings = deployed(tmp_path, edit=quick_redrive)
     try:
         sqs = s3io.client(settings, "sqs")
         sqs.send_message(QueueUrl=settings.queue_url, MessageBody="this is not an S3 event")
