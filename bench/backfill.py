@@ -276,6 +276,11 @@ def main() -> None:
         upload_s = time.perf_counter() - started
         manifest = batches.write_manifest(settings, execution_id, [f for f in pinned if f is not None])
         runs = task_runs(settings, {"execution_id": execution_id, "manifest_key": manifest})
+        # What the agent gives a task besides its definition's environment: the endpoint and credentials
+        # (here the deployer's; this bench measures memory, tests/e2e the roles).
+        access = {k: v for k, v in settings.to_env().items() if k.startswith("AWS_")}
+        for spec in runs.values():
+            spec["environment"] = access | spec["environment"]
         moto = psutil.Process(server.server.process.pid)  # type: ignore[union-attr]
         tasks, moves_s = [], {}
         for step in args.steps:
