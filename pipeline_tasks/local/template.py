@@ -72,17 +72,16 @@ def package(template: dict[str, Any], base: Path, s3: Any, bucket: str, prefix: 
 
 
 def _zip(folder: Path) -> bytes:
-    """The folder zipped; the repository's ``pipeline_tasks`` when the folder is not built.
+    """What the local functions run: the working tree's ``pipeline_tasks``, zipped.
 
-    (``make lambda-package`` builds the folder for AWS; locally the functions run from the
-    working tree, so what is uploaded only has to be a valid function package.)
+    (On AWS ``folder`` is the package ``make lambda-package`` builds, SDK included; locally the
+    emulator runs the handlers from the working tree, so the upload only has to be a package.)
     """
-    source = folder if folder.is_dir() else REPO / "pipeline_tasks"
-    root = source if folder.is_dir() else source.parent
+    source = REPO / "pipeline_tasks"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(source.rglob("*.py")):
-            archive.write(path, path.relative_to(root).as_posix())
+            archive.write(path, path.relative_to(source.parent).as_posix())
     return buffer.getvalue()
 
 
