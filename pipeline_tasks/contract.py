@@ -129,6 +129,75 @@ UNKNOWN = "Unknown"
 RETURNED = "returned"
 
 
+# --- The KPI outputs (docs/contract.md §5) ------------------------------------------
+
+
+class Measure(StrEnum):
+    """What a KPI attribute holds: a count (an integer), money (rounded to the cent), or a rate (a share)."""
+
+    COUNT = "count"
+    MONEY = "money"
+    RATE = "rate"
+
+
+@dataclass(frozen=True)
+class KpiOutput:
+    """One KPI table: its key attributes (partition key, then sort key) and its KPI attributes, in order.
+
+    Attributes:
+        key: The item key.
+        attributes: Each KPI attribute with its measure, in the order tables and reports show them.
+        by_date_index: Whether the table has an index with its key swapped (all categories of one day).
+    """
+
+    key: tuple[str, ...]
+    attributes: tuple[tuple[str, Measure], ...]
+    by_date_index: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The KPI attributes' names, in order."""
+        return tuple(name for name, _ in self.attributes)
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        """Key attributes, then KPI attributes: a row of the table."""
+        return (*self.key, *self.columns)
+
+
+#: OrderKPIs: one item per day.
+ORDER_KPIS = KpiOutput(
+    key=("order_date",),
+    attributes=(
+        ("total_orders", Measure.COUNT),
+        ("total_revenue", Measure.MONEY),
+        ("total_items_sold", Measure.COUNT),
+        ("unique_customers", Measure.COUNT),
+        ("return_rate", Measure.RATE),
+    ),
+)
+#: CategoryKPIs: one item per category and day, with the day's index.
+CATEGORY_KPIS = KpiOutput(
+    key=("category", "order_date"),
+    attributes=(
+        ("daily_revenue", Measure.MONEY),
+        ("avg_order_value", Measure.MONEY),
+        ("avg_return_rate", Measure.RATE),
+    ),
+    by_date_index=True,
+)
+KPI_OUTPUTS = (ORDER_KPIS, CATEGORY_KPIS)
+
+
+def measure_of(attribute: str) -> Measure | None:
+    """The measure of a KPI attribute of any KPI table; None for anything else (a key, ``execution_id``)."""
+    for output in KPI_OUTPUTS:
+        for name, measure in output.attributes:
+            if name == attribute:
+                return measure
+    return None
+
+
 @dataclass(frozen=True)
 class CleaningRule:
     """A row-exclusion rule of §4: the row is kept only when ``column`` is present

@@ -21,18 +21,16 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
+from pipeline_tasks.contract import Measure, measure_of
 from pipeline_tasks.errors import ConfigurationError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.steps.transform import category_kpis_spec, order_kpis_spec
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-#: KPI attributes that count things; every other KPI attribute is money or a rate.
-_COUNTS = frozenset({"total_orders", "total_items_sold", "unique_customers"})
 
 
 # --- Loaders (I/O) -------------------------------------------------------------------
@@ -116,7 +114,7 @@ def kpi_frame(items: Iterable[Mapping[str, Any]], key: Sequence[str], values: Se
     """
     columns = [*key, *values]
     frame = pd.DataFrame([[item[c] for c in columns] for item in items], columns=columns)
-    types = {c: "int64" if c in _COUNTS else "float64" for c in values}
+    types = {c: "int64" if measure_of(c) is Measure.COUNT else "float64" for c in values}
     return frame.astype(types).sort_values(list(key)).reset_index(drop=True)
 
 

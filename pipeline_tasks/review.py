@@ -12,12 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipeline_tasks.contract import ROW_RULES, RowRule
+from pipeline_tasks.contract import ROW_RULES, Measure, RowRule, measure_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-_MONEY = ("total_revenue", "daily_revenue", "avg_order_value", "return_rate", "avg_return_rate")
 
 
 def verdicts(result: Mapping[str, Any]) -> pd.DataFrame:
@@ -180,7 +178,7 @@ def affected_days(transform_report: Mapping[str, Any]) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=["order_date", "total_orders", "total_revenue"])
     for column in frame.columns:
-        if column in _MONEY:
+        if measure_of(column) in (Measure.MONEY, Measure.RATE):
             frame[column] = frame[column].astype(float)
         elif column != "order_date":
             frame[column] = frame[column].astype("int64")

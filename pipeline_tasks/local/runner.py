@@ -26,21 +26,21 @@ from typing import Any
 
 from pipeline_tasks import batches, executions, notebooks, runs
 from pipeline_tasks.batches import BatchFile
+from pipeline_tasks.contract import CATEGORY_KPIS, ORDER_KPIS, Measure, measure_of
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
 from pipeline_tasks.local import template
 from pipeline_tasks.local.stack import MotoServer
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import files, stage, transform, validate
-from pipeline_tasks.transforms.kpis import CATEGORY_KPI_COLUMNS, ORDER_KPI_COLUMNS
 
 log = logging.getLogger(__name__)
 
 #: Columns of the KPI dumps: the table's key, then its KPI attributes (contract order).
-ORDER_KPI_HEADER = ("order_date", *ORDER_KPI_COLUMNS)
-CATEGORY_KPI_HEADER = ("category", "order_date", *CATEGORY_KPI_COLUMNS)
-_COUNTS = {"total_orders", "total_items_sold", "unique_customers"}
+ORDER_KPI_HEADER = ORDER_KPIS.header
+CATEGORY_KPI_HEADER = CATEGORY_KPIS.header
 
 
 @dataclass
@@ -194,7 +194,7 @@ def process_batch(
 
 
 def _format(name: str, value: Any) -> str:
-    if name in ORDER_KPI_COLUMNS + CATEGORY_KPI_COLUMNS and name not in _COUNTS:
+    if measure_of(name) in (Measure.MONEY, Measure.RATE):
         return f"{Decimal(str(value)):.2f}"
     if isinstance(value, Decimal):
         return str(int(value)) if value == value.to_integral_value() else str(value)
@@ -206,8 +206,8 @@ def dump_kpis(settings: Settings, out: Path) -> tuple[int, int]:
     client = s3io.client(settings, "dynamodb")
     counts = []
     for spec, header, name, sort in (
-        (transform.order_kpis_spec(settings), ORDER_KPI_HEADER, "order_kpis.csv", ("order_date",)),
-        (transform.category_kpis_spec(settings), CATEGORY_KPI_HEADER, "category_kpis.csv", ("category", "order_date")),
+        (order_kpis_spec(settings), ORDER_KPI_HEADER, "order_kpis.csv", ORDER_KPIS.key),
+        (category_kpis_spec(settings), CATEGORY_KPI_HEADER, "category_kpis.csv", CATEGORY_KPIS.key),
     ):
         items = sorted(dynamodb.scan_items(client, spec), key=lambda i: tuple(str(i[k]) for k in sort))
         with (out / name).open("w", newline="") as handle:

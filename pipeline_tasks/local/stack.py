@@ -17,11 +17,11 @@ from typing import Any
 from pipeline_tasks.errors import StackError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
 from pipeline_tasks.local import template
 from pipeline_tasks.local.moto_cloudformation import ADMIN_KEY_ID, ADMIN_SECRET
 from pipeline_tasks.local.process import ServerProcess, free_port
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.steps.transform import category_kpis_spec, order_kpis_spec
 
 log = logging.getLogger(__name__)
 

@@ -43,6 +43,7 @@ from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import delta, dynamodb, published
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
+from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps.stage import report_key
 from pipeline_tasks.transforms import changes
@@ -54,8 +55,6 @@ from pipeline_tasks.transforms.incremental import (
     recategorised_products,
 )
 from pipeline_tasks.transforms.kpis import (
-    CATEGORY_KPI_COLUMNS,
-    ORDER_KPI_COLUMNS,
     category_kpi_aggregates,
     category_kpi_items,
     fact_items,
@@ -79,19 +78,6 @@ REPORTED_CHANGES = 2_000
 LITTLE_WORK_SHARE = 0.1
 #: Orders per shuffle partition up to which the fact join hashes the orders (see ``hash_join_fits``).
 HASH_JOIN_ORDERS_PER_PARTITION = 1_000_000
-
-
-def order_kpis_spec(settings: Settings) -> dynamodb.TableSpec:
-    return dynamodb.TableSpec(settings.order_kpis_table, ("order_date",), ORDER_KPI_COLUMNS)
-
-
-def category_kpis_spec(settings: Settings) -> dynamodb.TableSpec:
-    return dynamodb.TableSpec(
-        settings.category_kpis_table,
-        ("category", "order_date"),
-        CATEGORY_KPI_COLUMNS,
-        inverted_index=settings.category_by_date_index,
-    )
 
 
 def checkpoint_key(settings: Settings) -> str:

@@ -16,10 +16,10 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pipeline_tasks.contract import RETURNED, SALE_PRICE_PARTS, UNKNOWN
+from pipeline_tasks.contract import CATEGORY_KPIS, ORDER_KPIS, RETURNED, SALE_PRICE_PARTS, UNKNOWN
 
-ORDER_KPI_COLUMNS = ("total_orders", "total_revenue", "total_items_sold", "unique_customers", "return_rate")
-CATEGORY_KPI_COLUMNS = ("daily_revenue", "avg_order_value", "avg_return_rate")
+ORDER_KPI_COLUMNS = ORDER_KPIS.columns
+CATEGORY_KPI_COLUMNS = CATEGORY_KPIS.columns
 _CENT = Decimal("0.01")
 #: Enough digits that adding decimal(38, 18) sums never rounds.
 _EXACT_DIGITS = 80
