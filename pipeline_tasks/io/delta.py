@@ -27,8 +27,8 @@ from deltalake.schema import Field, PrimitiveType
 
 from pipeline_tasks.contract import EVENT_TIME_COLUMN, LINEAGE_COLUMNS, Dataset
 from pipeline_tasks.errors import StepFailed
+from pipeline_tasks.schemas import QUARANTINE_SCHEMA, staged_schema
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.transforms.staging import QUARANTINE_SCHEMA, staged_schema
 
 CDF_CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
 

@@ -232,16 +232,6 @@ def query_range(
     return [_deserialize(item) for page in paginator.paginate(**request) for item in page["Items"]]
 
 
-@dataclass(frozen=True)
-class WriteSummary:
-    """What a KPI write did to one table."""
-
-    table: str
-    put: int
-    deleted: int
-    unchanged: int
-
-
 def diff_items(
     spec: TableSpec,
     desired: Mapping[Key, Mapping[str, Any]],

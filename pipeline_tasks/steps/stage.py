@@ -25,10 +25,10 @@ from pipeline_tasks.csv_reader import HEADER_LIMIT, RowProblems, parse_header, r
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.schemas import QUARANTINE_SCHEMA, staged_schema
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import validate
 from pipeline_tasks.transforms.staging import (
-    QUARANTINE_SCHEMA,
     Provenance,
     count_cleaning_exclusions,
     count_reasons,
@@ -37,7 +37,6 @@ from pipeline_tasks.transforms.staging import (
     quarantine_records,
     reader_records,
     stage_rows,
-    staged_schema,
     with_execution_id,
 )
 from pipeline_tasks.validation import Source

@@ -60,15 +60,6 @@ def clean_products(products: DataFrame) -> DataFrame:
     )
 
 
-def product_category(products: DataFrame) -> DataFrame:
-    """One row per staged product ``id`` with the category its items get in the KPIs.
-
-    An excluded product's items fall to ``Unknown``, as do items of a missing one.
-    """
-    category = F.when(is_valid_product(), F.coalesce(F.col("category"), F.lit(UNKNOWN))).otherwise(F.lit(UNKNOWN))
-    return products.select(F.col("id").alias("product_id"), category.alias("category"))
-
-
 def clean_orders(orders: DataFrame) -> DataFrame:
     """One row per ``order_id`` with a creation time and a positive item count."""
     return orders.filter(is_kept(ORDERS.name)).withColumn("status", F.lower(F.col("status")))

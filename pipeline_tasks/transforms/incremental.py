@@ -26,7 +26,7 @@ PRODUCT_CATEGORY_COLUMNS = ["id", "category", *(rule.column for rule in CLEANING
 def product_categories(products: pa.Table) -> dict[int, str]:
     """The category each staged product's items get in the KPIs, by product ``id``.
 
-    The Arrow twin of ``cleaning.product_category``: an excluded product's items
+    The Arrow twin of the Spark cleaning rule (``cleaning.is_valid_product``): an excluded product's items
     fall to ``Unknown``, as do those of a product without a category.
     """
     if products.num_rows == 0:

@@ -33,9 +33,8 @@ from pipeline_tasks.contract import (
     RowRule,
 )
 from pipeline_tasks.csv_reader import LINE_COLUMN, MISSING_KEY, NON_INTEGER_KEY
+from pipeline_tasks.schemas import MONEY, QUARANTINE_SCHEMA, TIMESTAMP, staged_schema
 
-MONEY = pa.decimal128(MONEY_PRECISION, MONEY_SCALE)
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 _ROW = "__row"
 
 _INTEGER = r"^[+-]?[0-9]{1,18}$"
@@ -53,26 +52,6 @@ _WALL_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _EARLIEST_US = -62135596800 * 1_000_000  # 0001-01-01T00:00:00Z
 _END_US = 253402300800 * 1_000_000  # 10000-01-01T00:00:00Z
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-def staged_schema(dataset: Dataset) -> pa.Schema:
-    """Arrow schema of a staged Delta table: contract columns, partitions, lineage."""
-    arrow_type = {
-        ColumnType.STRING: pa.string(),
-        ColumnType.INT64: pa.int64(),
-        ColumnType.DECIMAL: MONEY,
-        ColumnType.TIMESTAMP: TIMESTAMP,
-    }
-    fields = [pa.field(name, arrow_type[kind]) for name, kind in dataset.columns]
-    if "sale_price" in dataset.required_columns:
-        fields += [pa.field(name, pa.int64()) for name in SALE_PRICE_PARTS]
-    fields += [pa.field(p, pa.int32()) for p in dataset.partition_by if p in ("year", "month")]
-    fields += [
-        pa.field(SOURCE_KEY_COLUMN, pa.string()),
-        pa.field(EXECUTION_ID_COLUMN, pa.string()),
-        pa.field(EVENT_TIME_COLUMN, TIMESTAMP),
-    ]
-    return pa.schema(fields)
 
 
 def trim_to_null(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -286,22 +265,6 @@ def stage_rows(
     return typed.filter(pc.is_valid(typed.column(dataset.key)))
 
 
-#: The quarantine table: one row per row of a valid file that was not staged, with where it
-#: was, why, and what it held. Texts are cut at ``QUARANTINE_TEXT_LIMIT`` characters.
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        pa.field("dataset", pa.string()),
-        pa.field("source_key", pa.string()),
-        pa.field("source_version", pa.string()),
-        pa.field("line", pa.int64()),
-        pa.field("reason", pa.string()),
-        pa.field("key", pa.string()),
-        pa.field("value", pa.string()),
-        pa.field("row", pa.string()),
-        pa.field("execution_id", pa.string()),
-        pa.field("event_time", TIMESTAMP),
-    ]
-)
 QUARANTINE_TEXT_LIMIT = 2000
 
 

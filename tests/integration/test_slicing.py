@@ -8,11 +8,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS, Dataset
+from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS, UNKNOWN, Dataset
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import spark as spark_io
-from pipeline_tasks.transforms.cleaning import product_category
+from pipeline_tasks.transforms.cleaning import is_valid_product
 from pipeline_tasks.transforms.incremental import PRODUCT_CATEGORY_COLUMNS, product_categories
 from pipeline_tasks.transforms.staging import stage_rows, staged_schema
 
@@ -110,6 +110,14 @@ def test_key_lookups_read_only_the_files_whose_statistics_admit_a_key(lake):
     assert len(read) < len(ranges)
 
 
+def _spark_product_category(products):
+    """The Spark twin of ``incremental.product_categories``: an excluded or missing product's items are Unknown."""
+    from pyspark.sql import functions as F
+
+    category = F.when(is_valid_product(), F.coalesce(F.col("category"), F.lit(UNKNOWN))).otherwise(F.lit(UNKNOWN))
+    return products.select(F.col("id").alias("product_id"), category.alias("category"))
+
+
 def test_product_categories_twin_the_spark_rule(spark, tmp_path):
     products = _staged(
         PRODUCTS,
@@ -122,7 +130,7 @@ def test_product_categories_twin_the_spark_rule(spark, tmp_path):
     )
     table = _table(str(tmp_path / "products"), PRODUCTS, products, {})
     frame = spark_io.read_delta(spark, table, staged_schema(PRODUCTS))
-    expected = {r["product_id"]: r["category"] for r in product_category(frame).collect()}
+    expected = {r["product_id"]: r["category"] for r in _spark_product_category(frame).collect()}
     assert product_categories(products.select(PRODUCT_CATEGORY_COLUMNS)) == expected
     assert expected == {1: "Tops", 2: "Unknown", 3: "Unknown", 4: "Unknown", 5: "Unknown"}
 

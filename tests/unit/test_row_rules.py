@@ -16,9 +16,9 @@ from pipeline_tasks.contract import (
     SALE_PRICE_PARTS_LIMIT,
     Dataset,
 )
+from pipeline_tasks.schemas import QUARANTINE_SCHEMA
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.transforms.staging import (
-    QUARANTINE_SCHEMA,
     Provenance,
     count_row_problems,
     not_staged_reasons,

@@ -8,15 +8,14 @@ import pyarrow as pa
 import pytest
 
 from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS, SALE_PRICE_PARTS, SALE_PRICE_PARTS_LIMIT
+from pipeline_tasks.schemas import MONEY, staged_schema
 from pipeline_tasks.transforms.staging import (
-    MONEY,
     dedupe_last_wins,
     money_parts,
     parse_decimal,
     parse_int64,
     parse_timestamp,
     stage_rows,
-    staged_schema,
     trim_to_null,
 )
 
