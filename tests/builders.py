@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 
-from reference import REQUIRED
+from tests.reference import REQUIRED
 
 
 def csv_bytes(dataset: str, rows: Iterable[Mapping[str, object]], header: list[str] | None = None) -> bytes:

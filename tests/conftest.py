@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -10,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 from pipeline_tasks.io import dynamodb, published
 from pipeline_tasks.io import s3 as s3io
@@ -84,7 +81,7 @@ class Pipeline:
 
     def run_and_check(self, batches: list[list[tuple[str, bytes]]]) -> tuple[dict, dict]:
         """Run batches in order; after each, both tables must equal the reference's KPIs (§6)."""
-        from reference import Reference
+        from tests.reference import Reference
 
         ref = Reference()
         for batch in batches:

@@ -15,7 +15,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from reference import REQUIRED
+from tests.reference import REQUIRED
 
 BOM = codecs.BOM_UTF8
 

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import csv_bytes, item, order, product
-from expected_states import FAILED_AT_TRANSFORM, PROCESSED
-from local_stacks import deployed
 
 from pipeline_tasks import executions
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
+from tests.builders import csv_bytes, item, order, product
+from tests.expected_states import FAILED_AT_TRANSFORM, PROCESSED
+from tests.local_stacks import deployed
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from expected_states import PROCESSED
-from reference import Reference
 
 from pipeline_tasks.cli import main
+from tests.expected_states import PROCESSED
+from tests.reference import Reference
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws, pytest.mark.slow]
 

@@ -13,10 +13,6 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from builders import csv_bytes, item, order, product
-from expected_states import FAILED_AT_STAGING, FLOW, PROCESSED
-from local_stacks import deployed
-from reference import Reference
 
 from pipeline_tasks import executions, orchestrator
 from pipeline_tasks.io import delta, dynamodb
@@ -24,6 +20,10 @@ from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.keys import copy_source
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import transform
+from tests.builders import csv_bytes, item, order, product
+from tests.expected_states import FAILED_AT_STAGING, FLOW, PROCESSED
+from tests.local_stacks import deployed
+from tests.reference import Reference
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 

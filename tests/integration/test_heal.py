@@ -14,12 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from builders import csv_bytes, item, order, product
-from reference import reference_kpis
 
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.steps import stage, transform
+from tests.builders import csv_bytes, item, order, product
+from tests.reference import reference_kpis
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from builders import csv_bytes, item, order, product
-from reference import Reference
 
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.steps import stage, transform
+from tests.builders import csv_bytes, item, order, product
+from tests.reference import Reference
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws]
 

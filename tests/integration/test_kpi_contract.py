@@ -10,7 +10,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
-from builders import csv_bytes, item, order, product
+
+from tests.builders import csv_bytes, item, order, product
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws]
 

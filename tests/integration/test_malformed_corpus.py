@@ -8,11 +8,11 @@ succeeds, and the KPIs equal the independent reference's.
 from __future__ import annotations
 
 import pytest
-from corpus import Case, corpus
-from reference import Reference
 
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.steps import validate
+from tests.corpus import Case, corpus
+from tests.reference import Reference
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws, pytest.mark.slow]
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from builders import csv_bytes, item, order, product
-from reference import Reference
+
+from tests.builders import csv_bytes, item, order, product
+from tests.reference import Reference
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws, pytest.mark.slow]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
-from reference import Reference
+
+from tests.conftest import SHARED_DATA
+from tests.reference import Reference
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws, pytest.mark.slow]
 

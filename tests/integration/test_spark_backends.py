@@ -8,11 +8,7 @@ import sys
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import pytest
-from builders import csv_bytes, item, order, product
-from conftest import Pipeline
 
 from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS
 from pipeline_tasks.io import delta
@@ -23,6 +19,8 @@ from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import stage, transform
 from pipeline_tasks.transforms.cleaning import clean_order_items, clean_orders
 from pipeline_tasks.transforms.kpis import fact_items, with_order_date
+from tests.builders import csv_bytes, item, order, product
+from tests.conftest import Pipeline
 
 pytestmark = [pytest.mark.spark, pytest.mark.aws, pytest.mark.slow]
 
@@ -45,7 +43,13 @@ def test_transform_through_a_spark_connect_server(settings):
     with SparkConnectServer(settings) as server:
         env = {**os.environ, **settings.to_env(), "PIPELINE_SPARK_REMOTE": server.url}
         client = subprocess.run(
-            [sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600, check=False
+            [sys.executable, "-m", "tests.integration.test_spark_backends"],
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
     assert client.returncode == 0, client.stdout[-3000:] + client.stderr[-3000:]
     assert "connect session: pyspark.sql.connect" in client.stdout

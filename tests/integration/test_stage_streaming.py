@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from builders import csv_bytes, item, order
-from reference import KEYS, REQUIRED, Reference
 
 from pipeline_tasks import csv_reader
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.steps import stage
+from tests.builders import csv_bytes, item, order
+from tests.reference import KEYS, REQUIRED, Reference
 
 pytestmark = [pytest.mark.aws]
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pyarrow.compute as pc
 import pytest
-from builders import csv_bytes, item, order, product
 from deltalake import DeltaTable
-from reference import Reference
 
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.runner import direct_steps, process_batch
 from pipeline_tasks.steps import stage, transform, validate
+from tests.builders import csv_bytes, item, order, product
+from tests.reference import Reference
 
 pytestmark = [pytest.mark.aws]
 

@@ -13,7 +13,6 @@ states, and the tails of its task logs.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,8 @@ from typing import Any
 import psutil
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from harness import REPO, LocalAws, Scenario, signal_all, tree
-
 from pipeline_tasks.local.stack import MotoServer
+from tests.reliability.harness import REPO, LocalAws, Scenario, signal_all, tree
 
 HERE = Path(__file__).parent
 

@@ -37,8 +37,6 @@ from urllib.parse import unquote
 import boto3
 import psutil
 from botocore.config import Config
-from builders import csv_bytes, item, order, product
-from reference import Reference
 
 from pipeline_tasks import executions, orchestrator
 from pipeline_tasks.io import dynamodb
@@ -46,6 +44,8 @@ from pipeline_tasks.local import template
 from pipeline_tasks.local.stack import MotoServer
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import transform
+from tests.builders import csv_bytes, item, order, product
+from tests.reference import Reference
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "ecom-pipeline"

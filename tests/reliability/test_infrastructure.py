@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from expected_states import FAILED_AT_TRANSFORM, PROCESSED
-from harness import TASK_TIMEOUT, Scenario, jvm_of, shop, wait_until
+
+from tests.expected_states import FAILED_AT_TRANSFORM, PROCESSED
+from tests.reliability.harness import TASK_TIMEOUT, Scenario, jvm_of, shop, wait_until
 
 FROZEN_SECONDS = 20
 

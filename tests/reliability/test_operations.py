@@ -7,10 +7,9 @@ import threading
 from datetime import date
 from typing import Any
 
-from expected_states import PROCESSED
-from harness import Scenario, kernel_of, shop
-
 from pipeline_tasks import executions
+from tests.expected_states import PROCESSED
+from tests.reliability.harness import Scenario, kernel_of, shop
 
 
 def _succeeds(scenario: Scenario, outcome: dict[str, Any]) -> None:

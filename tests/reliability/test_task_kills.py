@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import psutil
-from expected_states import FAILED_AT_STAGING, FAILED_AT_TRANSFORM, FAILED_AT_VALIDATION, PROCESSED
-from harness import TASK_TIMEOUT, Scenario, jvm_of, kernel_of, shop, wait_until
+
+from tests.expected_states import FAILED_AT_STAGING, FAILED_AT_TRANSFORM, FAILED_AT_VALIDATION, PROCESSED
+from tests.reliability.harness import TASK_TIMEOUT, Scenario, jvm_of, kernel_of, shop, wait_until
 
 
 def _failed_then_rerun(scenario: Scenario, outcome: dict, states: list[str]) -> None:

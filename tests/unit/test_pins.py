@@ -3,7 +3,7 @@
 import re
 import tomllib
 
-from conftest import REPO
+from tests.conftest import REPO
 
 
 def test_environment_yml_pins_match_pyproject():
