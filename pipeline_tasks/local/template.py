@@ -140,8 +140,8 @@ def deploy(
     s3 = s3io.client(settings, "s3")
     body = overlay(package(body, template.parent, s3, artifacts, stack_name), local_environment(settings))
     parameters = {"EnvironmentName": environment_name, "AlertEmail": ALERT_EMAIL, **PARAMETERS}
-    create_stack(cloudformation, stack_name, body, parameters)
-    return stack_settings(settings, cloudformation, stack_name)
+    outputs = create_stack(cloudformation, stack_name, body, parameters)
+    return stack_settings(settings, outputs, physical_ids(cloudformation, stack_name))
 
 
 def create_stack(cloudformation: Any, name: str, body: dict[str, Any], parameters: dict[str, str]) -> dict[str, str]:
@@ -161,14 +161,14 @@ def create_stack(cloudformation: Any, name: str, body: dict[str, Any], parameter
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-def stack_settings(settings: Settings, cloudformation: Any, stack_name: str) -> Settings:
-    """Settings that name the resources of the stack ``stack_name``."""
-    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    physical = {
-        r["LogicalResourceId"]: r["PhysicalResourceId"]
-        for r in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
-    }
+def physical_ids(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    """The physical id of each resource of the stack, by logical id (a role's generated name…)."""
+    resources = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+
+
+def stack_settings(settings: Settings, outputs: dict[str, str], physical: dict[str, str]) -> Settings:
+    """Settings that name the resources of a pipeline stack, from its outputs and physical ids."""
 
     def last(value: str, separator: str) -> str:
         return value.rsplit(separator, 1)[-1]

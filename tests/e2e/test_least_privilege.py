@@ -18,6 +18,7 @@ import pytest
 from pipeline_tasks import executions
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.local import template
 from pipeline_tasks.settings import Settings
 from tests.builders import csv_bytes, item, order, product
 from tests.expected_states import FAILED_AT_TRANSFORM, PROCESSED
@@ -57,8 +58,7 @@ def _put(settings: Settings, files: list[tuple[str, bytes]]) -> None:
 
 
 def _physical_role(settings: Settings, logical: str) -> str:
-    resources = s3io.client(settings, "cloudformation").describe_stack_resources(StackName="ecom-pipeline-local")
-    return next(r["PhysicalResourceId"] for r in resources["StackResources"] if r["LogicalResourceId"] == logical)
+    return template.physical_ids(s3io.client(settings, "cloudformation"), "ecom-pipeline-local")[logical]
 
 
 def test_the_orchestrator_without_start_execution_fails_naming_the_action_and_its_role(tmp_path):
