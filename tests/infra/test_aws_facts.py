@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from pipeline_tasks.local.template import resources_of
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "infra" / "pipeline.yaml"
 DEFINITION = REPO / "statemachine" / "pipeline.asl.json"
@@ -35,10 +37,6 @@ def template() -> dict:
 @pytest.fixture(scope="module")
 def definition() -> dict:
     return json.loads(DEFINITION.read_text())
-
-
-def _resources(template: dict, kind: str) -> dict[str, dict]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
 def _as_list(value: Any) -> list:
@@ -77,7 +75,7 @@ def test_no_function_reserves_concurrency(template):
     with a reduced concurrency quota (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html):
     there, any reservation fails the stack. The orchestrator needs none: its runs serialise on an S3 lock
     (pipeline_tasks/orchestrator.py, ``orchestrator_lock``)."""
-    for name, function in _resources(template, "AWS::Lambda::Function").items():
+    for name, function in resources_of(template, "AWS::Lambda::Function").items():
         assert "ReservedConcurrentExecutions" not in function["Properties"], name
 
 
@@ -99,7 +97,7 @@ def test_every_function_runtime_is_supported_for_at_least_a_year(template):
     """A runtime within a year of deprecation (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html)
     soon stops getting security patches, then blocks creating and updating the function."""
     horizon = datetime.date.today() + datetime.timedelta(days=365)
-    for name, function in _resources(template, "AWS::Lambda::Function").items():
+    for name, function in resources_of(template, "AWS::Lambda::Function").items():
         runtime = function["Properties"]["Runtime"]
         assert runtime in LAMBDA_PYTHON_DEPRECATION, (name, runtime, "not in the table of supported runtimes")
         assert LAMBDA_PYTHON_DEPRECATION[runtime] >= horizon, (name, runtime, LAMBDA_PYTHON_DEPRECATION[runtime])
@@ -137,9 +135,9 @@ def test_alarms_can_publish_to_their_topics(template):
     not, and its policy cannot be changed
     (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services,
     https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns). moto delivers either way."""
-    topics = _resources(template, "AWS::SNS::Topic")
+    topics = resources_of(template, "AWS::SNS::Topic")
     alarmed = set()
-    for alarm in _resources(template, "AWS::CloudWatch::Alarm").values():
+    for alarm in resources_of(template, "AWS::CloudWatch::Alarm").values():
         for field in ("AlarmActions", "OKActions", "InsufficientDataActions"):
             alarmed |= {_target(action) for action in alarm["Properties"].get(field, [])}
     assert alarmed and alarmed <= set(topics), alarmed
@@ -156,7 +154,7 @@ def test_the_notification_key_rotates_and_the_account_administers_it(template):
     """A key policy that does not give the account kms:* locks the key out of IAM
     (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam);
     rotation is what checkov and AWS Security Hub ask of a customer managed key."""
-    keys = _resources(template, "AWS::KMS::Key")
+    keys = resources_of(template, "AWS::KMS::Key")
     assert keys
     for name, key in keys.items():
         assert key["Properties"].get("EnableKeyRotation") is True, name
@@ -174,9 +172,9 @@ def test_every_publisher_may_use_the_key_of_the_topic_it_publishes_to(template):
     """A publisher to an encrypted topic needs kms:GenerateDataKey and kms:Decrypt on its key
     (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#send-to-encrypted-topic): the state
     machine's sns:publish fails with KMS.AccessDeniedException without them. moto does not check it."""
-    topics = _resources(template, "AWS::SNS::Topic")
+    topics = resources_of(template, "AWS::SNS::Topic")
     checked = 0
-    for role_name, role in _resources(template, "AWS::IAM::Role").items():
+    for role_name, role in resources_of(template, "AWS::IAM::Role").items():
         statements = list(_role_statements(role))
         for statement in statements:
             if not _allows(statement, "sns:Publish"):
@@ -202,7 +200,7 @@ XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSa
 def test_a_traced_state_machine_may_write_traces(template):
     """With TracingConfiguration enabled, Step Functions sends X-Ray segments as the state machine's role; AWS
     does not add the permissions to an existing role (https://docs.aws.amazon.com/step-functions/latest/dg/xray-iam.html)."""
-    for name, machine in _resources(template, "AWS::StepFunctions::StateMachine").items():
+    for name, machine in resources_of(template, "AWS::StepFunctions::StateMachine").items():
         if not machine["Properties"].get("TracingConfiguration", {}).get("Enabled"):
             continue
         role = template["Resources"][_target(machine["Properties"]["RoleArn"])]
@@ -395,10 +393,10 @@ def test_the_task_failure_metric_counts_every_failed_step_and_no_successful_one(
     """A metric filter matches one log event, and awslogs makes each line a container prints one event
     (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using_awslogs.html, awslogs-multiline-pattern):
     the pattern must match a line the CLI prints on every failure, and none it prints on success."""
-    filters = _resources(template, "AWS::Logs::MetricFilter")
+    filters = resources_of(template, "AWS::Logs::MetricFilter")
     task_groups = {
         _target(d["Properties"]["ContainerDefinitions"][0]["LogConfiguration"]["Options"]["awslogs-group"])
-        for d in _resources(template, "AWS::ECS::TaskDefinition").values()
+        for d in resources_of(template, "AWS::ECS::TaskDefinition").values()
     }
     watched = {_target(f["Properties"]["LogGroupName"]): f for f in filters.values()}
     assert task_groups and task_groups <= set(watched), (task_groups, set(watched))

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline_tasks.local.template import resources_of
+
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "deploy.yml"
 GUIDE = REPO / "docs" / "deploy.md"
@@ -150,10 +152,6 @@ def _load(path: Path) -> dict:
     return cfn_yaml.load(str(path))
 
 
-def _resources(template: dict, kind: str) -> dict[str, dict]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
-
-
 def _jobs() -> dict[str, dict]:
     return yaml.safe_load(WORKFLOW.read_text())["jobs"]
 
@@ -206,7 +204,7 @@ def test_the_deploy_role_trusts_the_subject_of_the_deploy_jobs():
 def test_the_bootstrap_stack_holds_the_repositories_and_the_artifact_bucket():
     template = _load(REPO / "infra" / "bootstrap.yaml")
     assert set(template["Parameters"]) == {"EnvironmentName"}
-    repositories = _resources(template, "AWS::ECR::Repository").values()
+    repositories = resources_of(template, "AWS::ECR::Repository").values()
     names = sorted(r["Properties"]["RepositoryName"]["Fn::Sub"] for r in repositories)
     assert names == sorted(f"ecommerce-pipeline/${{EnvironmentName}}/{target}" for target in TARGETS)
     for repository in repositories:
@@ -217,13 +215,13 @@ def test_the_bootstrap_stack_holds_the_repositories_and_the_artifact_bucket():
         assert rule["selection"]["countType"] == "imageCountMoreThan"
         assert rule["selection"]["countNumber"] == 20 and rule["action"]["type"] == "expire"
 
-    [(name, bucket)] = _resources(template, "AWS::S3::Bucket").items()
+    [(name, bucket)] = resources_of(template, "AWS::S3::Bucket").items()
     properties = bucket["Properties"]
     assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
     assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
     assert len(properties["PublicAccessBlockConfiguration"]) == 4
-    [policy] = _resources(template, "AWS::S3::BucketPolicy").values()
+    [policy] = resources_of(template, "AWS::S3::BucketPolicy").values()
     assert policy["Properties"]["Bucket"] == {"Ref": name}
     [tls] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -237,11 +235,11 @@ def test_the_bootstrap_stack_holds_the_repositories_and_the_artifact_bucket():
 
 def test_the_pipeline_stack_pulls_the_images_of_the_bootstrap_repositories():
     template = _load(REPO / "infra" / "pipeline.yaml")
-    assert not _resources(template, "AWS::ECR::Repository"), "the repositories belong to infra/bootstrap.yaml"
+    assert not resources_of(template, "AWS::ECR::Repository"), "the repositories belong to infra/bootstrap.yaml"
     registry = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
     images = {
         r["Properties"]["ContainerDefinitions"][0]["Name"]: r["Properties"]["ContainerDefinitions"][0]["Image"]
-        for r in _resources(template, "AWS::ECS::TaskDefinition").values()
+        for r in resources_of(template, "AWS::ECS::TaskDefinition").values()
     }
     assert images == {
         target: {
@@ -307,7 +305,7 @@ def test_images_are_built_for_the_platform_the_task_definitions_declare(checkout
     # Fargate runs X86_64 unless told otherwise (https://repost.aws/knowledge-center/ecs-task-exec-format-error);
     # the task definitions say so, and an image built on an ARM laptop is still built for it.
     template = _load(REPO / "infra" / "pipeline.yaml")
-    for task in _resources(template, "AWS::ECS::TaskDefinition").values():
+    for task in resources_of(template, "AWS::ECS::TaskDefinition").values():
         assert task["Properties"]["RuntimePlatform"] == {"CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX"}
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_tasks.local import template as local_template
+from pipeline_tasks.local.template import resources_of
 from pipeline_tasks.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,10 +26,6 @@ def template() -> dict:
     from cfnlint.decode import cfn_yaml
 
     return cfn_yaml.load(str(TEMPLATE))
-
-
-def _resources(template: dict, kind: str) -> dict[str, dict]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
 def _name(value: object) -> str:
@@ -77,7 +74,7 @@ def test_the_template_holds_every_resource_of_the_product(template):
 
 
 def test_the_bucket_is_private_encrypted_tls_only_and_expires_its_outputs(template):
-    [bucket] = _resources(template, "AWS::S3::Bucket").values()
+    [bucket] = resources_of(template, "AWS::S3::Bucket").values()
     properties = bucket["Properties"]
     assert all(properties["PublicAccessBlockConfiguration"].values())
     assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -85,7 +82,7 @@ def test_the_bucket_is_private_encrypted_tls_only_and_expires_its_outputs(templa
     assert {"archive/", "rejected/", "runs/"} <= prefixes
     [notification] = properties["NotificationConfiguration"]["QueueConfigurations"]
     assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": Settings().input_prefix}]
-    [policy] = _resources(template, "AWS::S3::BucketPolicy").values()
+    [policy] = resources_of(template, "AWS::S3::BucketPolicy").values()
     [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny" and statement["Condition"]["Bool"]["aws:SecureTransport"] == "false"
 
@@ -111,7 +108,7 @@ def _allowed(role: dict, action: str, resource: str) -> bool:
 
 
 def test_the_bucket_keeps_versions_for_pinned_batches_and_expires_the_old_ones(template):
-    [bucket] = _resources(template, "AWS::S3::Bucket").values()
+    [bucket] = resources_of(template, "AWS::S3::Bucket").values()
     properties = bucket["Properties"]
     assert properties["VersioningConfiguration"]["Status"] == "Enabled"
     [rule] = [r for r in properties["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" in r]
@@ -142,14 +139,14 @@ def test_every_actor_may_read_or_delete_the_versions_it_pins(template):
 def test_names_and_settings_match_the_local_stack(template):
     settings = Settings()
     resources = template["Resources"]
-    queues = {_name(r["Properties"]["QueueName"]): r for r in _resources(template, "AWS::SQS::Queue").values()}
+    queues = {_name(r["Properties"]["QueueName"]): r for r in resources_of(template, "AWS::SQS::Queue").values()}
     assert set(queues) == {settings.queue_name, settings.dead_letter_queue_name}
     queue = queues[settings.queue_name]["Properties"]
     assert queue["RedrivePolicy"]["maxReceiveCount"] == settings.max_receive_count
     assert queue["VisibilityTimeout"] == settings.visibility_timeout
-    topics = {_name(r["Properties"]["TopicName"]) for r in _resources(template, "AWS::SNS::Topic").values()}
+    topics = {_name(r["Properties"]["TopicName"]) for r in resources_of(template, "AWS::SNS::Topic").values()}
     assert topics == {settings.success_topic_name, settings.failure_topic_name}
-    tables = {_name(r["Properties"]["TableName"]): r for r in _resources(template, "AWS::DynamoDB::Table").values()}
+    tables = {_name(r["Properties"]["TableName"]): r for r in resources_of(template, "AWS::DynamoDB::Table").values()}
     assert set(tables) == {settings.order_kpis_table, settings.category_kpis_table}
     for table in tables.values():
         assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -157,12 +154,14 @@ def test_names_and_settings_match_the_local_stack(template):
     [index] = tables[settings.category_kpis_table]["Properties"]["GlobalSecondaryIndexes"]
     assert index["IndexName"] == settings.category_by_date_index
     assert _name(resources["Cluster"]["Properties"]["ClusterName"]) == settings.cluster_name
-    functions = {_name(r["Properties"]["FunctionName"]) for r in _resources(template, "AWS::Lambda::Function").values()}
+    functions = {
+        _name(r["Properties"]["FunctionName"]) for r in resources_of(template, "AWS::Lambda::Function").values()
+    }
     assert functions == {settings.orchestrator_function_name, settings.read_result_function_name}
     machine = resources["StateMachine"]["Properties"]
     assert _name(machine["StateMachineName"]) == settings.state_machine_name
     tasks = {}
-    for definition in _resources(template, "AWS::ECS::TaskDefinition").values():
+    for definition in resources_of(template, "AWS::ECS::TaskDefinition").values():
         properties = definition["Properties"]
         [container] = properties["ContainerDefinitions"]
         tasks[_name(properties["Family"])] = (
@@ -190,7 +189,7 @@ def test_the_state_machine_deployed_is_the_one_the_local_stack_runs(template):
 
 
 def test_every_iam_statement_is_scoped(template):
-    for name, role in _resources(template, "AWS::IAM::Role").items():
+    for name, role in resources_of(template, "AWS::IAM::Role").items():
         for policy in role["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -206,7 +205,7 @@ def test_every_iam_statement_is_scoped(template):
 def test_the_command_of_each_task_definition_exists_and_starts(template, step):
     commands = [
         r["Properties"]["ContainerDefinitions"][0]["Command"]
-        for r in _resources(template, "AWS::ECS::TaskDefinition").values()
+        for r in resources_of(template, "AWS::ECS::TaskDefinition").values()
     ]
     [command] = [c for c in commands if c[2] == step]
     result = subprocess.run(
@@ -245,7 +244,7 @@ def test_the_category_row_rule_fits_every_key_the_category_is_in_dynamodb(templa
     1,024, in the table and in every index); moto does not check it. The row rule must fit them all."""
     from pipeline_tasks.contract import CATEGORY_MAX_BYTES
 
-    [table] = [t for t in _resources(template, "AWS::DynamoDB::Table").values() if "category" in json.dumps(t)]
+    [table] = [t for t in resources_of(template, "AWS::DynamoDB::Table").values() if "category" in json.dumps(t)]
     properties = table["Properties"]
     schemas = [properties["KeySchema"]] + [index["KeySchema"] for index in properties.get("GlobalSecondaryIndexes", [])]
     limits = {"HASH": 2048, "RANGE": 1024}
