@@ -42,7 +42,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline_tasks import batches  # noqa: E402
+from pipeline_tasks import batches, layout  # noqa: E402
 from pipeline_tasks.io import s3 as s3io  # noqa: E402
 from pipeline_tasks.local import template  # noqa: E402
 from pipeline_tasks.local.stack import MotoServer  # noqa: E402
@@ -289,7 +289,7 @@ def main() -> None:
             tasks.append(row)
             if row["exit_code"] != 0:
                 break
-            result = s3io.get_json_or_none(s3, settings.bucket, batches.result_key(settings, execution_id))
+            result = s3io.get_json_or_none(s3, settings.bucket, layout.result_key(settings, execution_id))
             if step == "validate" and result is not None:
                 if result["invalid_files"]:
                     print(f"  invalid: {[(f['key'], f['reason']) for f in result['invalid_files']]}", flush=True)

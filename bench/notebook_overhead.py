@@ -32,7 +32,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline_tasks import notebooks  # noqa: E402
+from pipeline_tasks import layout, notebooks  # noqa: E402
 from pipeline_tasks.local.runner import upload_batch  # noqa: E402
 from pipeline_tasks.local.stack import MotoServer, provision  # noqa: E402
 from pipeline_tasks.settings import Settings  # noqa: E402
@@ -42,6 +42,7 @@ SAMPLES = [REPO / "samples" / "batch_01", REPO / "samples" / "batch_02"]
 
 #: The step alone in a new Python process: what a task container would run without papermill.
 FRESH_PROCESS = (
+    "from pipeline_tasks import layout\n"
     "from pipeline_tasks.settings import Settings\n"
     "from pipeline_tasks.steps import stage, transform, validate\n"
     "s, e = Settings.from_env(), {execution_id!r}\n"
@@ -103,12 +104,12 @@ def main() -> None:
             run = notebooks.run_step(settings, "validate", {"execution_id": f"empty-{n}"})
             empty.append(run.seconds)
         fresh_process_calls = {
-            "validate": "validate.run(s, e, manifest_key=validate.manifest_key(s, e))",
+            "validate": "validate.run(s, e, manifest_key=layout.manifest_key(s, e))",
             "stage": "stage.run(s, e)",
             "transform": "transform.run(s, e)",
         }
         direct_calls: dict[str, Callable[[Settings, str], Any]] = {
-            "validate": lambda s, e: validate.run(s, e, manifest_key=validate.manifest_key(s, e)),
+            "validate": lambda s, e: validate.run(s, e, manifest_key=layout.manifest_key(s, e)),
             "stage": lambda s, e: stage.run(s, e),
             "transform": lambda s, e: transform.run(s, e),  # starts and stops its own Spark, as the notebook does
         }
@@ -135,7 +136,7 @@ def main() -> None:
                 settings, execution_id = prepared(server, step)
                 parameters: dict[str, Any] = {"execution_id": execution_id}
                 if step == "validate":
-                    parameters["manifest_key"] = validate.manifest_key(settings, execution_id)
+                    parameters["manifest_key"] = layout.manifest_key(settings, execution_id)
                 started = time.perf_counter()
                 run = notebooks.run_step(settings, step, parameters)
                 through.append({"total": time.perf_counter() - started, **run.seconds})

@@ -6,7 +6,6 @@ Read-Validation-Result reads results) package without the data libraries.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from typing import Any
 
 from pipeline_tasks.errors import ConfigurationError
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.layout import manifest_key, pin_marker_key
 from pipeline_tasks.settings import Settings
 
 
@@ -58,23 +58,9 @@ def pin(
     return BatchFile(key, version_id or head.get("VersionId"), event_time or head["LastModified"].isoformat())
 
 
-def result_key(settings: Settings, execution_id: str) -> str:
-    return f"{settings.results_prefix}{execution_id}.json"
-
-
-def manifest_key(settings: Settings, execution_id: str) -> str:
-    return f"{settings.manifests_prefix}{execution_id}.json"
-
-
 def as_batch_files(files: Sequence[BatchFile | str]) -> list[BatchFile]:
     """Bare keys become files of their current version."""
     return [f if isinstance(f, BatchFile) else BatchFile(f) for f in files]
-
-
-def pin_marker_key(settings: Settings, key: str, version_id: str) -> str:
-    """Where the mark that an execution pinned this version of ``key`` lives (any key length fits)."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return f"{settings.state_prefix}pins/{digest}/{version_id}"
 
 
 def pinned_by_an_execution(s3: Any, settings: Settings, key: str, version_id: str) -> bool:

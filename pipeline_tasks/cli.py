@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline_tasks import layout
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.settings import Settings
 
@@ -242,7 +243,7 @@ def _upload(files: Sequence[Path]) -> int:
     for path in files:
         if not path.is_file():
             raise PipelineError(f"not a file: {path}")
-        key = settings.input_prefix + path.name
+        key = layout.input_key(settings, path.name)
         s3.upload_file(str(path), settings.bucket, key)
         print(f"uploaded s3://{settings.bucket}/{key}")
     return 0

@@ -27,6 +27,7 @@ from typing import Any
 
 from pipeline_tasks import errors
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.layout import run_key
 from pipeline_tasks.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,6 @@ def notebook_path(settings: Settings, step: str) -> Path:
             f"notebook not found: {path} (run from the repository root or set PIPELINE_NOTEBOOKS_DIR)"
         )
     return path
-
-
-def run_key(settings: Settings, execution_id: str, name: str) -> str:
-    """Key of an archived run file: ``runs/{execution_id}/{name}``."""
-    return f"{settings.runs_prefix}{execution_id}/{name}"
 
 
 def archived_uri(settings: Settings, execution_id: str, step: str, suffix: str) -> str:

@@ -43,6 +43,7 @@ from pipeline_tasks.batches import BatchFile
 from pipeline_tasks.errors import ConfigurationError
 from pipeline_tasks.events import FileEvent, MessageKind, parse_message, plan_batch
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.layout import lock_key, manifest_key, rerun_manifests_prefix
 from pipeline_tasks.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,6 @@ def state_machine_arn(settings: Settings) -> str:
             if machine["name"] == settings.state_machine_name:
                 return str(machine["stateMachineArn"])
     raise ConfigurationError(f"no state machine named {settings.state_machine_name!r}")
-
-
-def lock_key(settings: Settings) -> str:
-    return f"{settings.state_prefix}orchestrator.lock"
 
 
 @contextmanager
@@ -171,7 +168,7 @@ def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
             return outcome
         s3 = s3io.client(settings, "s3")
         original = re.sub(r"-rerun-\d+$", "", execution_id)
-        files = batches.read_manifest(settings, batches.manifest_key(settings, execution_id))
+        files = batches.read_manifest(settings, manifest_key(settings, execution_id))
         present = []
         for file in files:
             pinned = batches.pin(s3, settings.bucket, file.key, file.version_id, file.event_time)
@@ -182,7 +179,7 @@ def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
         if not present:
             outcome.reason = f"no file of {execution_id} is left in {settings.input_prefix}"
             return outcome
-        earlier = s3io.list_keys(s3, settings.bucket, f"{settings.manifests_prefix}{original}-rerun-")
+        earlier = s3io.list_keys(s3, settings.bucket, rerun_manifests_prefix(settings, original))
         name = f"{original}-rerun-{sum(1 for _ in earlier) + 1}"
         _start(settings, machine, name, present, outcome)
     return outcome

@@ -16,9 +16,9 @@ from typing import Any
 
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import s3 as s3io
-from pipeline_tasks.notebooks import FAILED, STEPS, SUCCEEDED, run_key
+from pipeline_tasks.layout import report_key, result_key, run_key, run_prefix
+from pipeline_tasks.notebooks import FAILED, STEPS, SUCCEEDED
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.steps import stage, validate
 
 RUNNING = "RUNNING"
 
@@ -100,10 +100,10 @@ def load(settings: Settings, execution_id: str) -> ExecutionRecord:
         document = s3io.get_json_or_none(s3, settings.bucket, run_key(settings, execution_id, f"{notebook}.json"))
         if document is not None:
             record.steps[step] = document
-    record.result = s3io.get_json_or_none(s3, settings.bucket, validate.result_key(settings, execution_id))
-    record.stage_report = s3io.get_json_or_none(s3, settings.bucket, stage.report_key(settings, execution_id, "stage"))
+    record.result = s3io.get_json_or_none(s3, settings.bucket, result_key(settings, execution_id))
+    record.stage_report = s3io.get_json_or_none(s3, settings.bucket, report_key(settings, execution_id, "stage"))
     record.transform_report = s3io.get_json_or_none(
-        s3, settings.bucket, stage.report_key(settings, execution_id, "transform")
+        s3, settings.bucket, report_key(settings, execution_id, "transform")
     )
     if not record.steps and record.result is None:
         raise PipelineError(f"no execution {execution_id!r} in s3://{settings.bucket}/")
@@ -140,7 +140,7 @@ def latest(settings: Settings) -> str:
 def archived_keys(settings: Settings, execution_id: str) -> list[str]:
     """S3 keys of an execution's archived notebooks, HTML pages and run records, sorted."""
     s3 = s3io.client(settings, "s3")
-    return sorted(s3io.list_keys(s3, settings.bucket, run_key(settings, execution_id, "")))
+    return sorted(s3io.list_keys(s3, settings.bucket, run_prefix(settings, execution_id)))
 
 
 def download_notebooks(settings: Settings, execution_id: str, dest: Path | None = None) -> list[Path]:
@@ -152,7 +152,7 @@ def download_notebooks(settings: Settings, execution_id: str, dest: Path | None 
     s3 = s3io.client(settings, "s3")
     folder = dest / execution_id
     folder.mkdir(parents=True, exist_ok=True)
-    prefix = run_key(settings, execution_id, "")
+    prefix = run_prefix(settings, execution_id)
     paths = []
     for key in archived_keys(settings, execution_id):
         path = folder / key[len(prefix) :]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pipeline_tasks import layout
 from pipeline_tasks.io import dynamodb, published
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.runner import Execution, direct_steps, process_batch
@@ -96,10 +97,10 @@ class Pipeline:
 
     def recorded_kpis(self) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
         """Both tables as the published-KPI record holds them; the checkpoint must vouch for every day."""
-        checkpoint = s3io.get_json(self.s3, self.settings.bucket, transform.checkpoint_key(self.settings))
+        checkpoint = s3io.get_json(self.s3, self.settings.bucket, layout.checkpoint_key(self.settings))
         assert checkpoint["published"]["dirty_days"] == []
         specs = transform.order_kpis_spec(self.settings), transform.category_kpis_spec(self.settings)
-        record = published.read(self.s3, self.settings.bucket, transform.record_key(self.settings), specs)
+        record = published.read(self.s3, self.settings.bucket, layout.record_key(self.settings), specs)
         days = record.column(published.DAY).to_pylist()
 
         def values(spec: dynamodb.TableSpec) -> dict[Any, dict[str, Any]]:

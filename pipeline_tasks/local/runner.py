@@ -31,6 +31,7 @@ from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
+from pipeline_tasks.layout import input_key, report_key, result_key
 from pipeline_tasks.local import template
 from pipeline_tasks.local.stack import MotoServer
 from pipeline_tasks.settings import Settings
@@ -83,7 +84,7 @@ def upload_batch(settings: Settings, folder: Path) -> list[str]:
     s3 = s3io.client(settings, "s3")
     keys = []
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        key = settings.input_prefix + path.name
+        key = input_key(settings, path.name)
         s3.upload_file(str(path), settings.bucket, key)
         keys.append(key)
     return keys
@@ -161,7 +162,7 @@ def process_batch(
     try:
         manifest = validate.write_manifest(settings, execution_id, pin_current(settings, keys))
         timed("validate", lambda: notebook("validate", manifest_key=manifest))
-        result = s3io.get_json(s3, settings.bucket, validate.result_key(settings, execution_id))
+        result = s3io.get_json(s3, settings.bucket, result_key(settings, execution_id))
         execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
         for item in result["valid_files"]:
             dropped = ", ".join(f"{n} {reason}" for reason, n in item["rows_not_staged"].items())
@@ -175,7 +176,7 @@ def process_batch(
         if result["valid_files"]:
             timed("stage", lambda: notebook("stage"))
             timed("transform", lambda: notebook("transform"))
-            report = s3io.get_json(s3, settings.bucket, stage.report_key(settings, execution_id, "transform"))
+            report = s3io.get_json(s3, settings.bucket, report_key(settings, execution_id, "transform"))
             for table, counts in report["tables"].items():
                 progress(
                     f"    {table}: {counts['put']} put, {counts['deleted']} deleted, {counts['unchanged']} unchanged"
@@ -239,7 +240,7 @@ def run_batch_through_the_flow(
             "(the failed step's notebook is under runs/, its log under task-logs/)"
         )
     s3 = s3io.client(settings, "s3")
-    result = s3io.get_json_or_none(s3, settings.bucket, validate.result_key(settings, execution.execution_id))
+    result = s3io.get_json_or_none(s3, settings.bucket, result_key(settings, execution.execution_id))
     if result:
         execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
         execution.invalid_files = [{"key": f["key"], "reason": f["reason"]} for f in result["invalid_files"]]

@@ -28,6 +28,7 @@ from typing import Any
 from pipeline_tasks import batches, keys
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.layout import result_key
 from pipeline_tasks.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ def plan_moves(settings: Settings, result: Mapping[str, Any]) -> dict[str, Any]:
 
 def read_move_plan(settings: Settings, execution_id: str) -> dict[str, Any]:
     """Read ``results/{execution_id}.json`` and return its move plan (Read-Validation-Result)."""
-    key = batches.result_key(settings, execution_id)
+    key = result_key(settings, execution_id)
     result = s3io.get_json_or_none(s3io.client(settings, "s3"), settings.bucket, key)
     if result is None:
         raise StepFailed(f"no validation result s3://{settings.bucket}/{key}")

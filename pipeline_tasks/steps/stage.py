@@ -25,9 +25,9 @@ from pipeline_tasks.csv_reader import HEADER_LIMIT, RowProblems, parse_header, r
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.layout import report_key, result_key
 from pipeline_tasks.schemas import QUARANTINE_SCHEMA, staged_schema
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.steps import validate
 from pipeline_tasks.transforms.staging import (
     Provenance,
     count_cleaning_exclusions,
@@ -49,10 +49,6 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 1_000_000
 #: Quarantine records held before they are written to the quarantine table.
 QUARANTINE_FLUSH_ROWS = 100_000
-
-
-def report_key(settings: Settings, execution_id: str, step: str) -> str:
-    return f"{settings.reports_prefix}{execution_id}/{step}.json"
 
 
 @dataclass
@@ -326,7 +322,7 @@ def run(
     """
     s3 = s3io.client(settings, "s3")
     if valid_files is None:
-        key = validate.result_key(settings, execution_id)
+        key = result_key(settings, execution_id)
         result = s3io.get_json_or_none(s3, settings.bucket, key)
         if result is None:
             raise StepFailed(f"no validation result s3://{settings.bucket}/{key}: run the validate step first")

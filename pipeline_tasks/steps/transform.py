@@ -44,8 +44,8 @@ from pipeline_tasks.io import delta, dynamodb, published
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
+from pipeline_tasks.layout import checkpoint_key, record_key, report_key
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.steps.stage import report_key
 from pipeline_tasks.transforms import changes
 from pipeline_tasks.transforms.cleaning import clean_order_items, clean_orders, clean_products
 from pipeline_tasks.transforms.incremental import (
@@ -78,10 +78,6 @@ REPORTED_CHANGES = 2_000
 LITTLE_WORK_SHARE = 0.1
 #: Orders per shuffle partition up to which the fact join hashes the orders (see ``hash_join_fits``).
 HASH_JOIN_ORDERS_PER_PARTITION = 1_000_000
-
-
-def checkpoint_key(settings: Settings) -> str:
-    return f"{settings.state_prefix}kpi_checkpoint.json"
 
 
 def _snapshot(
@@ -510,10 +506,6 @@ def _run(
     }
     s3io.put_json(s3, settings.bucket, report_key(settings, execution_id, "transform"), report)
     return report
-
-
-def record_key(settings: Settings) -> str:
-    return f"{settings.state_prefix}published_kpis.parquet"
 
 
 def _dirty_days(checkpoint: Mapping[str, Any] | None) -> set[date]:

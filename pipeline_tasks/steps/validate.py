@@ -20,22 +20,21 @@ from typing import Any
 from pipeline_tasks.batches import (
     BatchFile,
     as_batch_files,
-    manifest_key,
     pin,
     read_manifest,
-    result_key,
     write_manifest,
 )
 from pipeline_tasks.contract import classify
 from pipeline_tasks.errors import ConfigurationError, StepFailed
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.keys import key_problem
+from pipeline_tasks.layout import result_key
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.validation import ValidationResult, validate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_result", "manifest_key", "read_manifest", "result_key", "run", "write_manifest"]
+__all__ = ["build_result", "read_manifest", "run", "write_manifest"]
 
 
 def build_result(

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from pipeline_tasks import layout
 from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
-from pipeline_tasks.steps import stage, transform
+from pipeline_tasks.steps import transform
 from tests.builders import csv_bytes, item, order, product
 from tests.reference import reference_kpis
 
@@ -45,7 +46,7 @@ OTHER_DAY = [
 
 
 def _transform_report(pipeline: Any, execution_id: str) -> dict[str, Any]:
-    key = stage.report_key(pipeline.settings, execution_id, "transform")
+    key = layout.report_key(pipeline.settings, execution_id, "transform")
     return s3io.get_json(pipeline.s3, pipeline.settings.bucket, key)
 
 
@@ -172,7 +173,7 @@ def test_without_the_record_a_failed_check_recomputes_every_day(pipeline, settin
     client = s3io.client(settings, "dynamodb")
     keys = [spec.key_of(i) for i in dynamodb.scan_items(client, spec, spec.key)]
     dynamodb.write_diff(s3io.resource(settings, "dynamodb"), spec, [], keys, {})
-    pipeline.s3.delete_object(Bucket=settings.bucket, Key=transform.record_key(settings))
+    pipeline.s3.delete_object(Bucket=settings.bucket, Key=layout.record_key(settings))
 
     execution = pipeline.run_batch(OTHER_DAY)
 
@@ -184,7 +185,7 @@ def test_without_the_record_a_failed_check_recomputes_every_day(pipeline, settin
 
 def test_reconcile_without_a_record_fails_with_the_step_failed_code(pipeline, settings, tmp_path):
     pipeline.run_batch(FIRST)
-    pipeline.s3.delete_object(Bucket=settings.bucket, Key=transform.record_key(settings))
+    pipeline.s3.delete_object(Bucket=settings.bucket, Key=layout.record_key(settings))
     env = {**os.environ, **settings.to_env()}
     failed = subprocess.run(
         [sys.executable, "-m", "pipeline_tasks.cli", "reconcile"],
@@ -200,7 +201,7 @@ def test_reconcile_without_a_record_fails_with_the_step_failed_code(pipeline, se
 
 def test_an_older_record_put_back_is_not_repaired_from(pipeline, settings):
     """Repairing from a stale record would write stale KPIs: the checkpoint names its record by ETag."""
-    key = transform.record_key(settings)
+    key = layout.record_key(settings)
     pipeline.run_batch(FIRST)
     older = pipeline.s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
     changed = [("order_items_fix.csv", csv_bytes("order_items", [item(2, 1, pid=2, price="6.75")]))]

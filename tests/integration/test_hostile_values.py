@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from pipeline_tasks import layout
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.steps import stage, transform
@@ -143,7 +144,7 @@ def test_a_day_whose_kpis_fail_to_compute_blocks_only_itself_and_is_retried(pipe
     pipeline.run_batch(first)  # the execution succeeds: one day blocked, not the batch
     assert sorted(pipeline.order_kpis()) == ["2024-03-01"]
     report = s3io.get_json(
-        pipeline.s3, pipeline.settings.bucket, stage.report_key(pipeline.settings, "test-001", "transform")
+        pipeline.s3, pipeline.settings.bucket, layout.report_key(pipeline.settings, "test-001", "transform")
     )
     assert list(report["blocked_days"]) == ["2024-03-02"]
     assert "injected" in report["blocked_days"]["2024-03-02"]

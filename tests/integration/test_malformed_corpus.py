@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline_tasks import layout
 from pipeline_tasks.io import s3 as s3io
-from pipeline_tasks.steps import validate
 from tests.corpus import Case, corpus
 from tests.reference import Reference
 
@@ -28,7 +28,7 @@ def test_every_malformed_file_is_archived_or_rejected_with_a_reason_and_the_kpis
         batch = cases[number::BATCHES]
         execution = pipeline.run_batch([(c.name, c.data) for c in batch])
         result = s3io.get_json(
-            pipeline.s3, pipeline.settings.bucket, validate.result_key(pipeline.settings, execution.execution_id)
+            pipeline.s3, pipeline.settings.bucket, layout.result_key(pipeline.settings, execution.execution_id)
         )
         _check_verdicts(by_key, result)
         for case in batch:

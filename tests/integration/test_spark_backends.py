@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_tasks import layout
 from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.local.connect import SparkConnectServer
 from pipeline_tasks.settings import Settings
-from pipeline_tasks.steps import stage, transform
+from pipeline_tasks.steps import transform
 from pipeline_tasks.transforms.cleaning import clean_order_items, clean_orders
 from pipeline_tasks.transforms.kpis import fact_items, with_order_date
 from tests.builders import csv_bytes, item, order, product
@@ -107,7 +108,7 @@ def _edge_batches(prices: list[str]) -> list[list[tuple[str, bytes]]]:
 
 
 def _transform_report(pipeline: Pipeline) -> dict:
-    key = stage.report_key(pipeline.settings, f"test-{pipeline.batches:03d}", "transform")
+    key = layout.report_key(pipeline.settings, f"test-{pipeline.batches:03d}", "transform")
     return s3io.get_json(pipeline.s3, pipeline.settings.bucket, key)
 
 
@@ -142,7 +143,7 @@ def test_prices_just_below_the_parts_limit_sum_exactly_and_larger_ones_are_quara
     orders, _ = pipeline.run_and_check(_edge_batches([largest] * 1200 + ["3000000000000000000.25", "2.5"]))
     assert _transform_report(pipeline)["money_sums"] == "int64 parts"
     assert sum(o["total_revenue"] for o in orders.values()) == Decimal(largest) * 1200 + Decimal("2.50")
-    stage_report = s3io.get_json(pipeline.s3, settings.bucket, stage.report_key(settings, "test-001", "stage"))
+    stage_report = s3io.get_json(pipeline.s3, settings.bucket, layout.report_key(settings, "test-001", "stage"))
     [items] = [f for f in stage_report["files"] if f["dataset"] == "order_items"]
     assert items["rows_not_staged"] == {"sale_price_out_of_range": 1}
 

@@ -6,6 +6,7 @@ import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable
 
+from pipeline_tasks import layout
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.runner import direct_steps, process_batch
@@ -182,7 +183,7 @@ def test_a_run_that_fails_while_writing_has_its_days_read_back_from_dynamodb(pip
     ]
     pipeline.run_batch(first)
     s3 = s3io.client(settings, "s3")
-    checkpoint = s3io.get_json(s3, settings.bucket, transform.checkpoint_key(settings))
+    checkpoint = s3io.get_json(s3, settings.bucket, layout.checkpoint_key(settings))
     assert checkpoint["published"]["dirty_days"] == []
 
     # Only Tops changes; the Jeans item on the same day is left as it was.
@@ -192,7 +193,7 @@ def test_a_run_that_fails_while_writing_has_its_days_read_back_from_dynamodb(pip
     steps = direct_steps(settings, pipeline.spark)
     failed = process_batch(settings, "exec-w1", keys, steps=steps, progress=lambda _: None)
     assert failed.status == "FAILED" and "ResourceNotFoundException" in failed.error
-    dirty = s3io.get_json(s3, settings.bucket, transform.checkpoint_key(settings))
+    dirty = s3io.get_json(s3, settings.bucket, layout.checkpoint_key(settings))
     assert dirty["versions"] == checkpoint["versions"]
     assert dirty["published"]["dirty_days"] == [day]
 
@@ -209,7 +210,7 @@ def test_a_run_that_fails_while_writing_has_its_days_read_back_from_dynamodb(pip
     assert pipeline.order_kpis() == expected_orders
     assert pipeline.category_kpis() == expected_categories
     assert pipeline.recorded_kpis() == (expected_orders, expected_categories)
-    report = s3io.get_json(s3, settings.bucket, stage.report_key(settings, "exec-w2", "transform"))
+    report = s3io.get_json(s3, settings.bucket, layout.report_key(settings, "exec-w2", "transform"))
     assert report["read_back_days"] == [day]
 
 
@@ -219,13 +220,13 @@ def test_without_its_published_record_the_transform_reads_dynamodb_until_a_full_
         [("orders.csv", csv_bytes("orders", [order(1)])), ("order_items.csv", csv_bytes("order_items", [item(1, 1)]))]
     )
     s3 = s3io.client(settings, "s3")
-    s3.delete_object(Bucket=settings.bucket, Key=transform.record_key(settings))
+    s3.delete_object(Bucket=settings.bucket, Key=layout.record_key(settings))
 
     second = pipeline.run_batch([("order_items_2.csv", csv_bytes("order_items", [item(1, 1, price="3.10")]))])
-    report = s3io.get_json(s3, settings.bucket, stage.report_key(settings, second.execution_id, "transform"))
+    report = s3io.get_json(s3, settings.bucket, layout.report_key(settings, second.execution_id, "transform"))
     assert report["read_back_days"] == ["2024-03-01"]
     assert report["tables"][settings.order_kpis_table]["put"] == 1
-    assert "published" not in s3io.get_json(s3, settings.bucket, transform.checkpoint_key(settings))
+    assert "published" not in s3io.get_json(s3, settings.bucket, layout.checkpoint_key(settings))
 
     pipeline.full_recompute()
     assert pipeline.recorded_kpis() == (pipeline.order_kpis(), pipeline.category_kpis())
