@@ -6,9 +6,11 @@ the state machine, whose ECS tasks run the step notebooks as local processes.
 Every execution's states, its archived notebooks (copied to ``OUT/runs/``), the
 KPI tables (dumped to CSV) and the bucket's listing are written to ``OUT``.
 
-``process_batch`` runs the same steps without the queue and the state machine:
-validate, reject, stage, transform and archive, called in this process — as
-notebooks (``make lab`` seeds its stack so) or directly (the data-core tests).
+``process_batch`` runs one batch without the queue, Step Functions and ECS: the
+state machine's own definition (statemachine/pipeline.asl.json) is interpreted in
+this process (``asl.interpret``), each of its tasks done here (``LOCAL_TASKS``):
+the steps as notebooks (``make lab`` seeds its stack so) or called directly (the
+data-core tests, which may wrap the step callable to inject faults).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pipeline_tasks.io import dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
 from pipeline_tasks.layout import input_key, report_key, result_key
-from pipeline_tasks.local import template
+from pipeline_tasks.local import asl, template
 from pipeline_tasks.local.stack import MotoServer
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import files, stage, transform, validate
@@ -112,8 +114,10 @@ def direct_steps(settings: Settings, spark: Any = None) -> StepRunner:
             validate.run(settings, execution_id, manifest_key=parameters["manifest_key"])
         elif step == "stage":
             stage.run(settings, execution_id)
-        else:
+        elif step == "transform":
             transform.run(settings, execution_id, spark=spark)
+        else:
+            raise ValueError(f"no step {step!r}")
 
     return run
 
@@ -129,6 +133,84 @@ def pin_current(settings: Settings, keys: Sequence[str | BatchFile]) -> list[Bat
     return [p or BatchFile(str(k)) for p, k in zip(pinned, keys, strict=True)]
 
 
+class _Batch:
+    """One batch run in this process: what each task of the state machine does here."""
+
+    def __init__(
+        self, settings: Settings, execution: Execution, run_step: StepRunner, progress: Callable[[str], None]
+    ) -> None:
+        self.settings, self.execution, self.run_step, self.progress = settings, execution, run_step, progress
+        self.s3 = s3io.client(settings, "s3")
+
+    def act(self, task: asl.Task, inputs: dict[str, Any]) -> Any:
+        if task.key not in LOCAL_TASKS:
+            raise asl.Unsupported(f"nothing runs the state machine's task {task.key} in this process")
+        return LOCAL_TASKS[task.key](self, task, inputs)
+
+    def timed(self, name: str, action: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        self.progress(f"  {name} …")
+        value = action()
+        self.execution.seconds[name] = round(time.perf_counter() - started, 2)
+        return value
+
+    def notebook(self, task: asl.Task, inputs: dict[str, Any]) -> dict[str, Any]:
+        """An ECS task: the step run by ``run_step`` (which raises when it fails: exit code 0 otherwise)."""
+        self.timed(task.name, lambda: self.run_step(task.name, inputs))
+        if task.name == "transform":
+            report = s3io.get_json(
+                self.s3, self.settings.bucket, report_key(self.settings, inputs["execution_id"], "transform")
+            )
+            for table, counts in report["tables"].items():
+                self.progress(
+                    f"    {table}: {counts['put']} put, {counts['deleted']} deleted, {counts['unchanged']} unchanged"
+                )
+        return {"exit_code": 0}
+
+    def read_validation_result(self, task: asl.Task, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The validation result's files (its own entries: the moves here plan themselves)."""
+        result = s3io.get_json(self.s3, self.settings.bucket, result_key(self.settings, inputs["execution_id"]))
+        self.execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
+        for item in result["valid_files"]:
+            dropped = ", ".join(f"{n} {reason}" for reason, n in item["rows_not_staged"].items())
+            self.progress(
+                f"    valid {item['key']}: {item['rows_read']} rows" + (f" ({dropped} not staged)" if dropped else "")
+            )
+        self.execution.invalid_files = [{"key": f["key"], "reason": f["reason"]} for f in result["invalid_files"]]
+        for item in self.execution.invalid_files:
+            self.progress(f"    rejected {item['key']}: {item['reason']}")
+        return {
+            "has_valid_files": bool(result["valid_files"]),
+            "valid_files": result["valid_files"],
+            "invalid_files": result["invalid_files"],
+            "valid_count": len(result["valid_files"]),
+            "invalid_count": len(result["invalid_files"]),
+        }
+
+    def reject(self, task: asl.Task, inputs: dict[str, Any]) -> None:
+        self.timed("reject", lambda: files.reject(self.settings, inputs["items"]))
+
+    def archive(self, task: asl.Task, inputs: dict[str, Any]) -> None:
+        for key in self.timed("archive", lambda: files.archive(self.settings, inputs["items"])):
+            self.progress(f"    archived {key}")
+
+    def notify(self, task: asl.Task, inputs: dict[str, Any]) -> None:
+        """Nothing is published here: the ``Execution`` and the progress lines report the outcome."""
+
+
+#: The state machine's tasks (``asl.Task.key``) and what does each one in this process.
+LOCAL_TASKS: dict[str, Callable[[_Batch, asl.Task, dict[str, Any]], Any]] = {
+    "ecs:validate": _Batch.notebook,
+    "lambda:ReadValidationResult": _Batch.read_validation_result,
+    "move:rejected": _Batch.reject,
+    "ecs:stage": _Batch.notebook,
+    "ecs:transform": _Batch.notebook,
+    "move:archive": _Batch.archive,
+    "sns:Success": _Batch.notify,
+    "sns:Failure": _Batch.notify,
+}
+
+
 def process_batch(
     settings: Settings,
     execution_id: str,
@@ -137,61 +219,37 @@ def process_batch(
     steps: StepRunner | None = None,
     progress: Callable[[str], None] = print,
 ) -> Execution:
-    """Run validate → reject → stage → transform → archive for one batch of keys.
+    """Run statemachine/pipeline.asl.json for one batch of keys in this process (``asl.interpret``).
 
-    Bare keys are pinned to their current versions first (``pin_current``): the batch
-    validates, stages and archives those versions, whatever is uploaded meanwhile.
-    By default validate, stage and transform run as papermill notebooks (as in
-    the task containers); each executed notebook is archived under
-    ``runs/{execution_id}/``.
+    Bare keys are pinned to their current versions and written to the batch's manifest
+    first, as the orchestrator does: the batch validates, stages and archives those
+    versions, whatever is uploaded meanwhile. The states entered are the execution's
+    ``states``; a step that fails takes the definition's Catch to ``NotifyFailure`` and
+    the execution fails, its error the step's. By default validate, stage and transform
+    run as papermill notebooks (as in the task containers); each executed notebook is
+    archived under ``runs/{execution_id}/``.
     """
     execution = Execution(execution_id)
-    run_step = steps or notebook_steps(settings)
-
-    def timed(name: str, action: Callable[[], Any]) -> Any:
-        started = time.perf_counter()
-        progress(f"  {name} …")
-        value = action()
-        execution.seconds[name] = round(time.perf_counter() - started, 2)
-        return value
-
-    def notebook(step: str, **parameters: Any) -> None:
-        run_step(step, {"execution_id": execution_id, **parameters})
-
-    s3 = s3io.client(settings, "s3")
+    batch = _Batch(settings, execution, steps or notebook_steps(settings), progress)
     try:
-        manifest = validate.write_manifest(settings, execution_id, pin_current(settings, keys))
-        timed("validate", lambda: notebook("validate", manifest_key=manifest))
-        result = s3io.get_json(s3, settings.bucket, result_key(settings, execution_id))
-        execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
-        for item in result["valid_files"]:
-            dropped = ", ".join(f"{n} {reason}" for reason, n in item["rows_not_staged"].items())
-            progress(
-                f"    valid {item['key']}: {item['rows_read']} rows" + (f" ({dropped} not staged)" if dropped else "")
-            )
-        execution.invalid_files = [{"key": f["key"], "reason": f["reason"]} for f in result["invalid_files"]]
-        for item in execution.invalid_files:
-            progress(f"    rejected {item['key']}: {item['reason']}")
-        timed("reject", lambda: files.reject(settings, result["invalid_files"]))
-        if result["valid_files"]:
-            timed("stage", lambda: notebook("stage"))
-            timed("transform", lambda: notebook("transform"))
-            report = s3io.get_json(s3, settings.bucket, report_key(settings, execution_id, "transform"))
-            for table, counts in report["tables"].items():
-                progress(
-                    f"    {table}: {counts['put']} put, {counts['deleted']} deleted, {counts['unchanged']} unchanged"
-                )
-            archived = timed("archive", lambda: files.archive(settings, result["valid_files"]))
-            for key in archived:
-                progress(f"    archived {key}")
-        execution.status = "SUCCEEDED"
+        pinned = pin_current(settings, keys)
+        manifest = validate.write_manifest(settings, execution_id, pinned)
+        document = {"execution_id": execution_id, "manifest_key": manifest, "files": len(pinned)}
+        outcome = asl.interpret(asl.load(), batch.act, document, entered=execution.states.append)
+        execution.status = outcome.status
+        if outcome.status != "SUCCEEDED":
+            execution.error = _describe(outcome.error) if outcome.error else "{Error}: {Cause}".format_map(outcome.fail)
     except Exception as error:  # a batch failure is reported in its Execution, not raised
-        log.warning("batch %s failed: %s", execution_id, error)
-        execution.status = "FAILED"
-        execution.error = f"{type(error).__name__}: {error}"
+        execution.status, execution.error = "FAILED", _describe(error)
+    if execution.status != "SUCCEEDED":
+        log.warning("batch %s failed: %s", execution_id, execution.error)
         progress(f"    FAILED: {execution.error}")
     execution.notebooks = runs.archived_keys(settings, execution_id)
     return execution
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _format(name: str, value: Any) -> str:
