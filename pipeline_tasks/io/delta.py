@@ -1,34 +1,36 @@
-"""Delta Lake I/O with delta-rs: create, merge (upsert) and read change feeds.
+"""Delta tables with delta-rs: create, merge (upsert), quarantine records, change feeds, commit history.
 
-Why delta-rs for staging: a MERGE is a small, key-local write that needs no JVM;
-delta-rs merges 50k rows into a 5M-row table in well under the 3 s budget, keeps
-the staging task image small, and records Delta's Change Data Feed, which the
-Spark transform reads to find what changed. Spark reads these tables through
-the Delta log (never as bare Parquet, which would return rows a merge removed).
+Why delta-rs for staging: a MERGE is a small, key-local write that needs no JVM,
+so the staging task image stays small, and delta-rs records Delta's Change Data
+Feed, which the Spark transform reads to find what changed. Spark reads these
+tables through the Delta log (never as bare Parquet, which would return rows a
+merge removed). Reads of the tables' data files are in ``pipeline_tasks.io.delta_scan``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
-import pyarrow.fs as pa_fs
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
-from deltalake.fs import DeltaStorageHandler
 from deltalake.schema import Field, PrimitiveType
 
 from pipeline_tasks.contract import EVENT_TIME_COLUMN, LINEAGE_COLUMNS, Dataset
 from pipeline_tasks.errors import StepFailed
+from pipeline_tasks.io.delta_scan import files_holding as files_holding
+from pipeline_tasks.io.delta_scan import read_rows, rows_where_in
+from pipeline_tasks.io.delta_scan import scan as scan
+from pipeline_tasks.key_lookup import is_in as is_in
+from pipeline_tasks.key_lookup import may_hold as may_hold
 from pipeline_tasks.schemas import QUARANTINE_SCHEMA, staged_schema
 from pipeline_tasks.settings import Settings
+
+# Callers not yet moved to io.delta_scan and key_lookup reach ``scan``, ``read_rows``,
+# ``rows_where_in``, ``files_holding``, ``is_in`` and ``may_hold`` through this module.
 
 CDF_CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
 
@@ -255,234 +257,6 @@ def _current_rows(table: DeltaTable, rows: pa.Table, dataset: Dataset) -> pa.Tab
     """Key, partition columns and event time of the target rows whose keys are in ``rows``."""
     columns = [dataset.key, *dataset.partition_by, EVENT_TIME_COLUMN]
     return rows_where_in(table, columns, dataset.key, rows.column(dataset.key).to_pylist())
-
-
-#: Data files a scan reads at once.
-SCAN_THREADS = 8
-
-#: ``file_pruning_predicate`` of delta-rs: a SQL string or (column, op, value) tuples.
-Pruning = str | list[Any] | None
-
-
-def scan(
-    table: DeltaTable,
-    columns: list[str],
-    row_filter: pc.Expression | None = None,
-    *,
-    pruning: Pruning = None,
-    holding: tuple[str, pa.Array] | None = None,
-) -> Iterator[tuple[str, pa.Table]]:
-    """The matching rows of each live data file, one file at a time: ``(file URI, rows)``.
-
-    Args:
-        table: The table, at the version it is loaded at.
-        columns: Columns to read (partition columns included).
-        row_filter: Rows to keep, on data columns (also prunes row groups by their statistics).
-        pruning: Files to consider, by partition values or the Delta log's min/max
-            statistics (see ``DeltaTable.file_uris``).
-        holding: ``(column, wanted)``: skip the files whose min/max statistics of that
-            integer column leave out every wanted value (see ``may_hold``).
-
-    The fragments are built here, not by ``DeltaTable.to_pyarrow_dataset``, which
-    also turns every file's statistics into an Arrow expression (0.1 s for 50
-    files, more than reading one column of 5M rows). One read per file rather than
-    one threaded dataset scan: the dataset scanner's read-ahead threads can outlive
-    it and abort the interpreter at exit (apache/arrow#45214; seen here with
-    delta-rs 1.6.6). The files are read by a few threads at once (Arrow releases
-    the GIL), which hides object-store latency; every read has finished when the
-    scan ends.
-    """
-    uris = table.file_uris(file_pruning_predicate=pruning)
-    if not uris:
-        return
-    table_schema = pa.schema(table.schema().to_arrow())
-    schema = pa.schema([table_schema.field(c) for c in columns])
-    partitions = [c for c in columns if c in table.metadata().partition_columns]
-    in_file = [c for c in columns if c not in partitions]
-    actions = pa.table(table.get_add_actions(flatten=True))
-    # The log holds each path URL-encoded ("Personal%2520Care" for the folder "Personal%20Care").
-    paths = [unquote(path) for path in actions.column("path").to_pylist()]
-    row_of = {path: row for row, path in enumerate(paths)}
-    values = {c: actions.column(f"partition.{c}").to_pylist() for c in partitions}
-    rows = [row_of[_relative(uri, table)] for uri in uris]
-    if holding is not None:
-        kept = may_hold(actions, *holding)
-        uris, rows = [u for u, r in zip(uris, rows, strict=True) if kept[r]], [r for r in rows if kept[r]]
-        if not uris:
-            return
-    filesystem = _filesystem(table, dict(zip(paths, actions.column("size_bytes").to_pylist(), strict=True)))
-    fragments = [_PARQUET.make_fragment(paths[row], filesystem=filesystem) for row in rows]
-    with ThreadPoolExecutor(max_workers=min(SCAN_THREADS, len(fragments)), thread_name_prefix="delta-scan") as pool:
-        tables = list(pool.map(lambda fragment: _read_fragment(fragment, in_file, row_filter, schema), fragments))
-    for uri, row, data in zip(uris, rows, tables, strict=True):
-        # A file's partition values are in the Delta log, not in the file.
-        for column in partitions:
-            value = pa.scalar(values[column][row], schema.field(column).type)
-            data = data.append_column(column, pa.repeat(value, data.num_rows))
-        # Files written by different writers may differ in physical types (string views).
-        yield uri, data.select(columns).cast(schema)
-
-
-def _read_fragment(
-    fragment: pads.Fragment, columns: list[str], row_filter: pc.Expression | None, schema: pa.Schema
-) -> pa.Table:
-    """The columns of one data file; a column added to the table after the file was written is null."""
-    try:
-        return fragment.to_table(columns=columns, filter=row_filter)
-    except pa.ArrowInvalid:
-        written = set(fragment.physical_schema.names)
-        if all(c in written for c in columns):
-            raise
-    data = fragment.to_table(columns=[c for c in columns if c in written], filter=row_filter)
-    for column in columns:
-        if column not in written:
-            data = data.append_column(schema.field(column), pa.nulls(data.num_rows, schema.field(column).type))
-    return data.select(columns)
-
-
-_PARQUET = pads.ParquetFileFormat(default_fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=True))
-
-
-def _filesystem(table: DeltaTable, sizes: Mapping[str, int]) -> pa_fs.FileSystem:
-    """The table's object store as an Arrow file system rooted at the table (as delta-rs builds it).
-
-    ``sizes`` (path -> bytes, from the log) spares a metadata request per file. The
-    table's handle and storage options are private attributes of delta-rs (pinned
-    at 1.6.6); the scans of the tests run against a local and an S3 lake.
-    """
-    handler = DeltaStorageHandler.from_table(table._table, table._storage_options, dict(sizes))
-    return pa_fs.PyFileSystem(handler)
-
-
-def read_rows(
-    table: DeltaTable,
-    columns: list[str],
-    row_filter: pc.Expression | None = None,
-    *,
-    pruning: Pruning = None,
-    holding: tuple[str, pa.Array] | None = None,
-) -> pa.Table:
-    """The matching rows of the table as one Arrow table (see ``scan``)."""
-    parts = [rows for _, rows in scan(table, columns, row_filter, pruning=pruning, holding=holding)]
-    if not parts:
-        schema = pa.schema(table.schema().to_arrow())
-        return pa.table({c: pa.array([], schema.field(c).type) for c in columns})
-    return pa.concat_tables(parts)
-
-
-def rows_where_in(
-    table: DeltaTable, columns: list[str], column: str, values: Iterable[Any], *, pruning: Pruning = None
-) -> pa.Table:
-    """The rows whose ``column`` is one of ``values`` (``columns`` of them).
-
-    One hash lookup over the read column rather than an ``isin`` row filter, which
-    rebuilds its value set for every record batch (seconds over millions of rows).
-    Only the files whose statistics may hold a wanted value are read: new keys above
-    every key of the table need no read at all.
-    """
-    wanted = pa.array(sorted(set(values)))
-    rows = read_rows(table, list(dict.fromkeys([*columns, column])), pruning=pruning, holding=(column, wanted))
-    return rows.filter(is_in(rows.column(column).combine_chunks(), wanted)).select(columns)
-
-
-def files_holding(table: DeltaTable, column: str, values: Iterable[Any]) -> list[str]:
-    """URIs of the live data files holding a row whose ``column`` is one of ``values``.
-
-    Files whose min/max statistics exclude every value are skipped unread; the
-    others are checked by reading that one column.
-    """
-    wanted = pa.array(sorted(set(values)))
-    files, columns = [], []
-    for uri, rows in scan(table, [column], holding=(column, wanted)):
-        files.append(uri)
-        columns.append(rows.column(column))
-    if not files:
-        return []
-    found = is_in(pa.concat_arrays([c.combine_chunks() for c in columns]), wanted)
-    return [uri for uri, hit in zip(files, _any_per_part(found, [len(c) for c in columns]), strict=True) if hit]
-
-
-def may_hold(actions: pa.Table, column: str, wanted: pa.Array) -> np.ndarray:
-    """For each add action, whether its file's min/max statistics of ``column`` admit a wanted value.
-
-    Only integer columns are judged; a file without statistics may hold anything,
-    and a null wanted value matches nothing. The cost is a sort of the wanted keys
-    and two binary searches per file, instead of a read of every file's column.
-    """
-    bounds = [f"min.{column}", f"max.{column}"]
-    everything = np.ones(actions.num_rows, dtype=bool)
-    if wanted.null_count == len(wanted):
-        return ~everything
-    if not pa.types.is_integer(wanted.type) or not set(bounds) <= set(actions.column_names):
-        return everything
-    low, high = (actions.column(name) for name in bounds)
-    if not (pa.types.is_integer(low.type) and pa.types.is_integer(high.type)):
-        return everything
-    keys = np.sort(wanted.drop_null().to_numpy().astype(np.int64))
-    known = pc.and_(pc.is_valid(low), pc.is_valid(high)).to_numpy(zero_copy_only=False)
-    lows, highs = (pc.fill_null(bound, 0).to_numpy(zero_copy_only=False).astype(np.int64) for bound in (low, high))
-    inside = np.searchsorted(keys, highs, side="right") > np.searchsorted(keys, lows, side="left")
-    return np.where(known, inside, everything)
-
-
-#: Widest range of wanted integers (max - min + 1) that ``is_in`` tests with a bitmap (a byte each).
-BITMAP_RANGE = 1 << 27
-
-
-def is_in(values: pa.Array, wanted: pa.Array) -> pa.BooleanArray:
-    """Whether each of ``values`` is one of ``wanted`` (a null never is).
-
-    Integer keys within ``BITMAP_RANGE`` are looked up in a bitmap: 5M order ids
-    against 120k wanted ones take 0.07 s, against 0.3 s for ``pc.is_in``, which
-    hashes every value. Pass one flat array: ``pc.is_in`` over a chunked array
-    would rebuild its value set for every chunk.
-    """
-    keys = wanted.drop_null()
-    if len(keys) == 0 or len(values) == 0:
-        return pa.array(np.zeros(len(values), dtype=bool))
-    if pa.types.is_integer(values.type) and pa.types.is_integer(keys.type):
-        numbers = keys.to_numpy().astype(np.int64)
-        low, high = int(numbers.min()), int(numbers.max())
-        if high - low < BITMAP_RANGE:
-            return _in_bitmap(values, numbers, low, high)
-    return pc.fill_null(pc.is_in(values, value_set=keys), False)
-
-
-def _in_bitmap(values: pa.Array, keys: np.ndarray, low: int, high: int) -> pa.BooleanArray:
-    """``is_in`` for integer ``values`` against ``keys``, all of them within ``[low, high]``."""
-    span = high - low
-    bitmap = np.zeros(span + 1, dtype=bool)
-    bitmap[keys - low] = True
-    # Offsets from ``low``, as unsigned: a value below ``low`` wraps around above ``span``.
-    offsets = (pc.fill_null(values, low).to_numpy().astype(np.int64, copy=False) - low).view(np.uint64)
-    inside = offsets <= span
-    np.minimum(offsets, span, out=offsets)
-    found = bitmap[offsets]
-    found &= inside
-    if values.null_count:
-        found &= values.is_valid().to_numpy(zero_copy_only=False)
-    return pa.array(found)
-
-
-def _any_per_part(mask: pa.Array, lengths: list[int]) -> list[bool]:
-    """Whether ``mask`` is true anywhere within each consecutive part of the given lengths."""
-    flags = mask.to_numpy(zero_copy_only=False)
-    sizes = np.array(lengths, dtype=np.int64)
-    starts = np.cumsum(sizes) - sizes
-    found = np.zeros(len(lengths), dtype=bool)
-    filled = sizes > 0
-    if filled.any():
-        # Each non-empty part runs from its start to the next non-empty part's start.
-        found[filled] = np.logical_or.reduceat(flags, starts[filled])
-    return found.tolist()
-
-
-def _relative(uri: str, table: DeltaTable) -> str:
-    """A data file's path below the table root."""
-    root = table.table_uri.removeprefix("file://").rstrip("/") + "/"
-    if not uri.startswith(root):
-        raise ValueError(f"data file {uri} is not below the table root {root}")
-    return uri[len(root) :]
 
 
 Partition = tuple[Any, ...]

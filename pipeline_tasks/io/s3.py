@@ -1,4 +1,4 @@
-"""S3 access: clients, object sources, moves, JSON documents."""
+"""S3 access: object sources (S3 and local), listings, versions, moves and JSON documents."""
 
 from __future__ import annotations
 
@@ -8,34 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from pipeline_tasks.settings import Settings
-
-_RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"})
-
-
-def client(settings: Settings, service: str) -> Any:
-    """A boto3 client for ``service`` configured from Settings (endpoint, region, keys)."""
-    return boto3.client(service, **_connection(settings))
-
-
-def resource(settings: Settings, service: str) -> Any:
-    """A boto3 resource for ``service``, configured as ``client`` configures clients."""
-    return boto3.resource(service, **_connection(settings))
-
-
-def _connection(settings: Settings) -> dict[str, Any]:
-    return {
-        "region_name": settings.region,
-        "endpoint_url": settings.aws_endpoint_url,
-        "aws_access_key_id": settings.aws_access_key_id,
-        "aws_secret_access_key": settings.aws_secret_access_key,
-        "aws_session_token": settings.aws_session_token,
-        "config": _RETRIES,
-    }
+# Every AWS client is built by pipeline_tasks.io.aws; these two names stay until its callers use it.
+from pipeline_tasks.io.aws import client as client
+from pipeline_tasks.io.aws import resource as resource
 
 
 @dataclass
