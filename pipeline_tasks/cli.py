@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline_tasks import layout
+from pipeline_tasks.cli_parser import add_commands
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.settings import Settings
 
@@ -24,85 +25,7 @@ if TYPE_CHECKING:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecom-pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step in detail")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    check = commands.add_parser("validate", help="validate local CSV files against the contract")
-    check.add_argument("files", nargs="+", type=Path)
-
-    step = commands.add_parser(
-        "notebook",
-        help="run a pipeline step's notebook with papermill and archive it (the task containers' command)",
-        description="Run a step's notebook with papermill; archive the executed notebook and its HTML to "
-        "s3://BUCKET/runs/EXECUTION_ID/. Exit codes: 0 done, 2 configuration, 3 invalid file, 4 step failed, "
-        "6 kernel died (out of memory?), 7 cell timeout, 8 kernel start timeout, 9 archiving failed.",
-    )
-    step.add_argument("step", choices=["validate", "stage", "transform"])
-    step.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="a notebook parameter (true/false/null are read as such); execution_id is required",
-    )
-    step.add_argument("--output-dir", type=Path, help="keep the executed notebook and its HTML here")
-    step.add_argument("--no-progress", action="store_true", help="no cell-by-cell progress bar")
-
-    review = commands.add_parser("runs", help="review executions: files, verdicts, KPI changes, notebooks")
-    review_commands = review.add_subparsers(dest="runs_command", required=True)
-    listing = review_commands.add_parser("list", help="executions with status, start time and file counts")
-    listing.add_argument("--limit", type=int, default=20, help="the most recent N (0: all)")
-    show = review_commands.add_parser(
-        "show", help="one execution's files, verdicts, KPI changes; downloads its notebooks"
-    )
-    show.add_argument("execution_id")
-    show.add_argument("--dest", type=Path, default=Path("runs"), help="where to download the notebooks (./runs)")
-
-    lab = commands.add_parser("lab", help="JupyterLab on notebooks/ against a seeded local stack (or AWS)")
-    lab.add_argument("--aws", action="store_true", help="against AWS (PIPELINE_* and AWS_* settings) instead")
-    lab.add_argument("--port", type=int, help="JupyterLab's port (a free one by default)")
-    lab.add_argument("--no-browser", action="store_true")
-    lab.add_argument(
-        "--samples",
-        nargs="+",
-        type=Path,
-        default=[Path("samples/batch_01"), Path("samples/batch_02")],
-        help="batches that seed an empty local stack",
-    )
-    lab.add_argument(
-        "--refresh-outputs",
-        action="store_true",
-        help="execute the explore notebooks in place on the seeded stack (their committed outputs) and stop",
-    )
-
-    heal = commands.add_parser(
-        "reconcile",
-        help="compare every KPI item in DynamoDB with the published-KPI record and repair what differs",
-        description="Read OrderKPIs and CategoryKPIs in full and compare every item with the published-KPI record "
-        "(the KPIs of the staged snapshot the last transform wrote): put missing or changed items, delete stale "
-        "ones. Each transform already checks the tables cheaply (table identity, item count) and repairs one that "
-        "fails; this also finds an item edited in place. Do not run it while a transform runs. Exit codes: "
-        "0 in sync or repaired, 1 differences found with --dry-run, 4 nothing to reconcile against (run a full "
-        "recompute), a KPI table missing, or a transform ran meanwhile.",
-    )
-    heal.add_argument("--dry-run", action="store_true", help="compare and report; write nothing")
-
-    upload = commands.add_parser("upload", help="upload files to input/ (their S3 events queue them)")
-    upload.add_argument("files", nargs="+", type=Path)
-    trigger = commands.add_parser("trigger", help="one orchestrator run; follows the execution it starts")
-    trigger.add_argument("--no-follow", action="store_true", help="print the execution and return")
-    again = commands.add_parser("rerun", help="start a failed execution's files (still in input/) again")
-    again.add_argument("execution_id")
-
-    local = commands.add_parser("local", help="run the pipeline on a local emulated AWS")
-    local_commands = local.add_subparsers(dest="local_command", required=True)
-    local_commands.add_parser("up", help="start a local stack in the background (state in .local-stack/)")
-    local_commands.add_parser("status", help="the local stack: endpoint, queue depths, executions")
-    local_commands.add_parser("down", help="stop the local stack")
-    run = local_commands.add_parser("run", help="process each folder as one batch, in order")
-    run.add_argument("batch_dirs", nargs="+", type=Path, metavar="BATCH_DIR")
-    run.add_argument("--out", type=Path, required=True, help="folder for the KPI dumps and executions.json")
+    add_commands(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
@@ -236,10 +159,10 @@ def table_check_line(table: TableCheck) -> str:
 
 
 def _upload(files: Sequence[Path]) -> int:
-    from pipeline_tasks.io import s3 as s3io
+    from pipeline_tasks.io import aws
 
     settings = _settings()
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     for path in files:
         if not path.is_file():
             raise PipelineError(f"not a file: {path}")
@@ -295,9 +218,9 @@ def _local(command: str) -> int:
         return 1
     settings = stack.attached_settings()
     print(f"local stack on {state['endpoint']} (pid {state['pid']}), bucket {settings.bucket}")
-    from pipeline_tasks.io import s3 as s3io
+    from pipeline_tasks.io import aws
 
-    sqs = s3io.client(settings, "sqs")
+    sqs = aws.client(settings, "sqs")
     for name in (settings.queue_name, settings.dead_letter_queue_name):
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         attributes = sqs.get_queue_attributes(
@@ -307,7 +230,7 @@ def _local(command: str) -> int:
             f"  queue {name}: {attributes['ApproximateNumberOfMessages']} waiting, "
             f"{attributes['ApproximateNumberOfMessagesNotVisible']} in flight"
         )
-    sfn = s3io.client(settings, "stepfunctions")
+    sfn = aws.client(settings, "stepfunctions")
     for execution in sfn.list_executions(stateMachineArn=str(settings.state_machine_arn), maxResults=5)["executions"]:
         print(f"  execution {execution['name']}: {execution['status']}")
     return 0
