@@ -198,6 +198,11 @@ def measure_of(attribute: str) -> Measure | None:
     return None
 
 
+def is_decimal(attribute: str) -> bool:
+    """Whether a KPI attribute holds a decimal (money or a rate, docs/contract.md §5), not a count or a key."""
+    return measure_of(attribute) in (Measure.MONEY, Measure.RATE)
+
+
 @dataclass(frozen=True)
 class CleaningRule:
     """A row-exclusion rule of §4: the row is kept only when ``column`` is present

@@ -3,11 +3,11 @@
 The executed notebook is the audit record of a batch: it is saved with every
 output (the failing cell's traceback included), rendered to HTML and uploaded
 to ``s3://BUCKET/runs/{execution_id}/`` before any error is raised. A small run
-record (``{notebook}.json`` beside them) says how the step ended and how long
-each part took; ``ecom-pipeline runs`` reads it.
+record (``{notebook}.json`` beside them, ``documents.RunRecord``) says how the
+step ended and how long each part took; ``ecom-pipeline runs`` reads it.
 
-papermill is imported inside ``run_step`` (importing it costs seconds), so the
-rest of the package and the CLI start fast.
+papermill is imported only when a step runs (``_execute``: importing it is slow),
+so the rest of the package and the CLI start fast.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline_tasks import errors
+from pipeline_tasks.documents import RunRecord
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.layout import run_key
 from pipeline_tasks.settings import Settings
@@ -45,7 +46,10 @@ FAILED = "FAILED"
 
 @dataclass
 class NotebookRun:
-    """How one step's notebook run ended and where its executed copy lives."""
+    """How one step's notebook run ended and where its executed copy lives.
+
+    Filled in as the run goes; ``record()`` is the document archived once it ended.
+    """
 
     execution_id: str
     step: str
@@ -66,8 +70,24 @@ class NotebookRun:
     def succeeded(self) -> bool:
         return self.status == SUCCEEDED
 
+    def record(self) -> RunRecord:
+        """The run record as archived: ``runs/{execution_id}/{notebook}.json``."""
+        return RunRecord(
+            execution_id=self.execution_id,
+            step=self.step,
+            notebook=self.notebook,
+            status=self.status,
+            started_at=self.started_at,
+            parameters=dict(self.parameters),
+            exit_code=self.exit_code,
+            error=self.error,
+            keys=dict(self.keys),
+            local_path=self.local_path,
+            seconds=dict(self.seconds),
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.record().to_json()
 
 
 def notebook_path(settings: Settings, step: str) -> Path:
@@ -119,42 +139,61 @@ def run_step(
     """
     if "execution_id" not in parameters:
         raise errors.ConfigurationError("the parameter execution_id is required")
-    execution_id = str(parameters["execution_id"])
     settings = settings.with_absolute_paths()
     source = notebook_path(settings, step)
-    injected = {"bucket": settings.bucket, "aws_endpoint_url": settings.aws_endpoint_url, **parameters}
-    run = NotebookRun(
-        execution_id=execution_id,
-        step=step,
-        notebook=source.stem,
-        status=FAILED,
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        parameters=injected,
-    )
+    run = _new_run(settings, step, source, parameters)
     with _work_dir(output_dir) as folder:
         executed = folder / f"{source.stem}.ipynb"
-        failure: errors.PipelineError | None = None
-        started = time.perf_counter()
-        try:
-            _execute(settings, source, executed, injected, progress=progress)
-            run.status = SUCCEEDED
-        except errors.PipelineError as error:
-            failure = error
-            run.exit_code, run.error = error.exit_code, str(error)
-            _mark_failure(executed, str(error))
-        run.seconds["execute"] = round(time.perf_counter() - started, 3)
-        log.info("%s %s in %.1f s", source.stem, run.status.lower(), run.seconds["execute"])
-        try:
-            _archive(settings, run, executed)
-        except Exception as error:  # the step's own failure, if any, is the one to report
-            if failure is None:
-                raise errors.ArchiveFailed(f"could not archive {executed.name}: {error}") from error
-            log.exception("could not archive the failed notebook %s", executed.name)
+        failure = _execute_run(settings, run, source, executed, progress=progress)
+        _archive_run(settings, run, executed, failure)
         if output_dir is not None:
             run.local_path = str(executed)
     if failure is not None:
         raise failure
     return run
+
+
+def _new_run(settings: Settings, step: str, source: Path, parameters: Mapping[str, Any]) -> NotebookRun:
+    """A run about to start (FAILED until every cell succeeded); ``bucket`` and ``aws_endpoint_url`` injected."""
+    return NotebookRun(
+        execution_id=str(parameters["execution_id"]),
+        step=step,
+        notebook=source.stem,
+        status=FAILED,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        parameters={"bucket": settings.bucket, "aws_endpoint_url": settings.aws_endpoint_url, **parameters},
+    )
+
+
+def _execute_run(
+    settings: Settings, run: NotebookRun, source: Path, executed: Path, *, progress: bool
+) -> errors.PipelineError | None:
+    """Execute the notebook and record how it ended in ``run``; the step's failure is returned, not raised.
+
+    A failed notebook gets a banner with the failure at its top (``_mark_failure``).
+    """
+    failure: errors.PipelineError | None = None
+    started = time.perf_counter()
+    try:
+        _execute(settings, source, executed, run.parameters, progress=progress)
+        run.status = SUCCEEDED
+    except errors.PipelineError as error:
+        failure = error
+        run.exit_code, run.error = error.exit_code, str(error)
+        _mark_failure(executed, str(error))
+    run.seconds["execute"] = round(time.perf_counter() - started, 3)
+    log.info("%s %s in %.1f s", source.stem, run.status.lower(), run.seconds["execute"])
+    return failure
+
+
+def _archive_run(settings: Settings, run: NotebookRun, executed: Path, failure: errors.PipelineError | None) -> None:
+    """Archive the run; ArchiveFailed when that fails, unless the step failed (its failure is the one to report)."""
+    try:
+        _archive(settings, run, executed)
+    except Exception as error:
+        if failure is None:
+            raise errors.ArchiveFailed(f"could not archive {executed.name}: {error}") from error
+        log.exception("could not archive the failed notebook %s", executed.name)
 
 
 @contextmanager
@@ -235,8 +274,8 @@ def _execute(
 def _skip_slow_format_checker() -> None:
     """Keep jsonschema (imported by nbformat) from importing ``rfc3987_syntax``.
 
-    When installed (jupyter-events pulls it in), it builds a Lark grammar at import: 1.6 s
-    of every task's start here, for the ``iri`` formats that notebook validation never
+    When installed (jupyter-events pulls it in), it builds a Lark grammar at import, which
+    slows every task's start, for the ``iri`` formats that notebook validation never
     checks. jsonschema imports it under ``suppress(ImportError)``; a None entry makes that
     import fail. Nothing is changed when it is already imported.
     """
@@ -300,6 +339,6 @@ def _archive(settings: Settings, run: NotebookRun, executed: Path) -> None:
     s3.put_object(
         Bucket=settings.bucket,
         Key=record,
-        Body=json.dumps(run.to_dict(), indent=2).encode(),
+        Body=json.dumps(run.record().to_json(), indent=2).encode(),
         ContentType="application/json",
     )

@@ -1,8 +1,9 @@
 """What reviewers see: step documents in, tables and charts out.
 
-Pure functions over the JSON documents the steps write (the validation result,
-the stage and transform reports): each returns a pandas DataFrame or a
-matplotlib Figure for a notebook to display. Nothing here reads or writes.
+Pure functions over the documents the steps write (``documents``: the validation
+result, the stage and transform reports, the run records), each given as the
+document or its JSON: each returns a pandas DataFrame or a matplotlib Figure for a
+notebook to display. Nothing here reads or writes.
 """
 
 from __future__ import annotations
@@ -12,50 +13,52 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipeline_tasks.contract import ROW_RULES, Measure, RowRule, measure_of
+from pipeline_tasks.contract import ROW_RULES, RowRule, is_decimal
+from pipeline_tasks.documents import BatchValidation, RunRecord, StageReport, TransformReport
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def verdicts(result: Mapping[str, Any]) -> pd.DataFrame:
+def verdicts(result: BatchValidation | Mapping[str, Any]) -> pd.DataFrame:
     """One row per input file of a batch, in arrival order: its dataset, verdict and reason.
 
     Valid files show their rows read and the rows that will not be staged (per
     reason); invalid files show why they are rejected.
     """
+    validation = BatchValidation.of(result)
     rows = []
-    for item in result["valid_files"]:
-        problems = ", ".join(f"{n} {reason}" for reason, n in sorted(item["rows_not_staged"].items()))
+    for valid in validation.valid_files:
+        problems = ", ".join(f"{n} {reason}" for reason, n in sorted(valid.rows_not_staged.items()))
         rows.append(
             {
-                "key": item["key"],
-                "dataset": item["dataset"],
+                "key": valid.key,
+                "dataset": valid.dataset,
                 "verdict": "valid",
-                "rows_read": item["rows_read"],
+                "rows_read": valid.rows_read,
                 "rows_not_staged": problems or "none",
                 "reason": "",
             }
         )
-    for item in result["invalid_files"]:
+    for invalid in validation.invalid_files:
         rows.append(
             {
-                "key": item["key"],
-                "dataset": item["dataset"] or "unknown",
+                "key": invalid.key,
+                "dataset": invalid.dataset or "unknown",
                 "verdict": "rejected",
                 "rows_read": pd.NA,
                 "rows_not_staged": "",
-                "reason": item["reason"],
+                "reason": invalid.reason,
             }
         )
-    order = {key: n for n, key in enumerate(result.get("keys") or [])}
+    order = {key: n for n, key in enumerate(validation.keys)}
     frame = pd.DataFrame(rows, columns=["key", "dataset", "verdict", "rows_read", "rows_not_staged", "reason"])
     if order:
         frame = frame.sort_values("key", key=lambda keys: keys.map(order)).reset_index(drop=True)
     return frame.astype({"rows_read": "Int64"})
 
 
-def funnel(stage_report: Mapping[str, Any]) -> pd.DataFrame:
+def funnel(stage_report: StageReport | Mapping[str, Any]) -> pd.DataFrame:
     """The data-quality funnel, one row per staged file: read → staged → kept.
 
     Columns: rows read; one ``not staged: …`` column per row-level reason; the rows
@@ -63,28 +66,29 @@ def funnel(stage_report: Mapping[str, Any]) -> pd.DataFrame:
     limit for rows it could not split); rows staged; one ``excluded: …`` column per
     cleaning rule (§4) that dropped rows; rows kept for the KPIs.
     """
-    files = stage_report["files"]
-    not_staged = sorted({reason for f in files for reason in f["rows_not_staged"]})
-    excluded = sorted({rule for f in files for rule in f.get("rows_excluded_by_cleaning", {})})
+    files = StageReport.of(stage_report).files
+    not_staged = sorted({reason for f in files for reason in f.rows_not_staged})
+    excluded = sorted({rule for f in files for rule in f.rows_excluded_by_cleaning})
     rows = []
     for f in files:
-        row: dict[str, Any] = {"key": f["key"], "dataset": f["dataset"], "rows_read": f["rows_read"]}
-        row |= {f"not staged: {r}": f["rows_not_staged"].get(r, 0) for r in not_staged}
-        row["rows_quarantined"] = f.get("rows_quarantined", 0)
-        row["rows_staged"] = f["rows_staged"]
-        row |= {f"excluded: {r}": f.get("rows_excluded_by_cleaning", {}).get(r, 0) for r in excluded}
-        row["rows_kept"] = f.get("rows_kept", f["rows_staged"])
+        row: dict[str, Any] = {"key": f.key, "dataset": f.dataset, "rows_read": f.rows_read}
+        row |= {f"not staged: {r}": f.rows_not_staged.get(r, 0) for r in not_staged}
+        row["rows_quarantined"] = f.rows_quarantined
+        row["rows_staged"] = f.rows_staged
+        row |= {f"excluded: {r}": f.rows_excluded_by_cleaning.get(r, 0) for r in excluded}
+        row["rows_kept"] = f.kept
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def merges(stage_report: Mapping[str, Any]) -> pd.DataFrame:
+def merges(stage_report: StageReport | Mapping[str, Any]) -> pd.DataFrame:
     """What each Delta MERGE did, one row per staged table.
 
     ``older``: rows left unapplied because the staged row of their key came from a newer file.
     """
     columns = ["inserted", "updated", "unchanged", "older", "rows_superseded_in_batch", "version", "seconds"]
-    rows = [{"table": name, **{c: merge.get(c) for c in columns}} for name, merge in stage_report["tables"].items()]
+    tables = StageReport.of(stage_report).tables
+    rows = [{"table": name, **{c: getattr(merge, c) for c in columns}} for name, merge in tables.items()]
     return pd.DataFrame(rows, columns=["table", *columns])
 
 
@@ -119,73 +123,71 @@ def row_rules(max_share: Callable[[RowRule], float]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "rule", "column", "limit", "rejects the file above", "why"])
 
 
-def table_checks(transform_report: Mapping[str, Any] | None) -> pd.DataFrame:
+def _transform(transform_report: TransformReport | Mapping[str, Any] | None) -> TransformReport:
+    """The report; an empty one for a transform that did not run (None)."""
+    return TransformReport() if transform_report is None else TransformReport.of(transform_report)
+
+
+def table_checks(transform_report: TransformReport | Mapping[str, Any] | None) -> pd.DataFrame:
     """The KPI tables the run checked against its published record, and what it repaired.
 
     One row per table: whether it is still the table the record was written to, the items
     the record expects and those found, and the repair (``none`` when the table matched).
     """
     columns = ["table", "identity_changed", "expected_items", "found_items", "action", "put", "deleted"]
-    checks = (transform_report or {}).get("table_checks", [])
+    checks = _transform(transform_report).table_checks
     return pd.DataFrame([{c: check.get(c) for c in columns} for check in checks], columns=columns)
 
 
-def blocked_days(transform_report: Mapping[str, Any] | None) -> pd.DataFrame:
+def blocked_days(transform_report: TransformReport | Mapping[str, Any] | None) -> pd.DataFrame:
     """The days whose KPIs could not be computed, with the error; the tables keep them as they were."""
-    blocked = (transform_report or {}).get("blocked_days", {})
+    blocked = _transform(transform_report).blocked_days
     return pd.DataFrame(sorted(blocked.items()), columns=["order_date", "error"])
 
 
-def kpi_change_counts(transform_report: Mapping[str, Any] | None) -> dict[str, dict[str, int]]:
+def kpi_change_counts(transform_report: TransformReport | Mapping[str, Any] | None) -> dict[str, dict[str, int]]:
     """Per KPI table: the items a run added, changed and deleted, and those it left unchanged."""
-    if not transform_report:
-        return {}
     return {
-        table: {
-            "new": counts.get("new", 0),
-            "changed": counts["put"] - counts.get("new", 0),
-            "deleted": counts["deleted"],
-            "unchanged": counts["unchanged"],
-        }
-        for table, counts in transform_report["tables"].items()
+        table: {"new": writes.new, "changed": writes.changed, "deleted": writes.deleted, "unchanged": writes.unchanged}
+        for table, writes in _transform(transform_report).tables.items()
     }
 
 
-def kpi_writes(transform_report: Mapping[str, Any]) -> pd.DataFrame:
+def kpi_writes(transform_report: TransformReport | Mapping[str, Any]) -> pd.DataFrame:
     """Items written per KPI table: new, changed, deleted and unchanged."""
     rows = [{"table": table, **counts} for table, counts in kpi_change_counts(transform_report).items()]
     return pd.DataFrame(rows, columns=["table", "new", "changed", "deleted", "unchanged"])
 
 
-def kpi_changes(transform_report: Mapping[str, Any], table: str) -> pd.DataFrame:
+def kpi_changes(transform_report: TransformReport | Mapping[str, Any], table: str) -> pd.DataFrame:
     """The items of one KPI table that the run wrote or deleted, with values before and after.
 
     Sorted by key; the report lists at most the first changes of a large run (the counts
     of ``kpi_writes`` are always complete).
     """
-    written = transform_report["tables"][table]
-    frame = pd.DataFrame(written.get("changes", []))
+    written = _transform(transform_report).tables[table]
+    frame = pd.DataFrame(list(written.changes))
     if frame.empty:
         return frame
-    keys, values = written["key"], written["values"]
+    keys, values = list(written.key), list(written.values)
     columns = [*keys, "change", *(c for v in values for c in (f"{v}_before", v))]
     return frame[columns].sort_values(keys).reset_index(drop=True)
 
 
-def affected_days(transform_report: Mapping[str, Any]) -> pd.DataFrame:
+def affected_days(transform_report: TransformReport | Mapping[str, Any]) -> pd.DataFrame:
     """The OrderKPIs of the days the run recomputed, one row per ``order_date``."""
-    frame = pd.DataFrame(transform_report.get("order_kpis", []))
+    frame = pd.DataFrame(list(_transform(transform_report).order_kpis))
     if frame.empty:
         return pd.DataFrame(columns=["order_date", "total_orders", "total_revenue"])
     for column in frame.columns:
-        if measure_of(column) in (Measure.MONEY, Measure.RATE):
+        if is_decimal(column):
             frame[column] = frame[column].astype(float)
         elif column != "order_date":
             frame[column] = frame[column].astype("int64")
     return frame.sort_values("order_date").reset_index(drop=True)
 
 
-def affected_days_chart(transform_report: Mapping[str, Any]) -> Figure:
+def affected_days_chart(transform_report: TransformReport | Mapping[str, Any]) -> Figure:
     """Revenue (bars) and orders (line) of every recomputed day."""
     from matplotlib.figure import Figure
 
@@ -207,7 +209,7 @@ def affected_days_chart(transform_report: Mapping[str, Any]) -> Figure:
     return figure
 
 
-def funnel_chart(stage_report: Mapping[str, Any]) -> Figure:
+def funnel_chart(stage_report: StageReport | Mapping[str, Any]) -> Figure:
     """Per file, the rows read, staged and kept (horizontal bars)."""
     from matplotlib.figure import Figure
 
@@ -234,18 +236,21 @@ def funnel_chart(stage_report: Mapping[str, Any]) -> Figure:
     return figure
 
 
-def step_runs(step_records: Mapping[str, Mapping[str, Any]], pages: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def step_runs(
+    step_records: Mapping[str, RunRecord | Mapping[str, Any]], pages: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
     """One row per step that ran: its notebook, status, exit code, seconds, error and rendered page."""
+    records = {step: RunRecord.of(record) for step, record in step_records.items()}
     rows = [
         {
             "step": step,
-            "notebook": record["notebook"],
-            "status": record["status"],
-            "exit_code": record["exit_code"],
-            "seconds": record["seconds"].get("execute"),
-            "error": record.get("error") or "",
+            "notebook": record.notebook,
+            "status": record.status,
+            "exit_code": record.exit_code,
+            "seconds": record.seconds.get("execute"),
+            "error": record.error or "",
             "html": str((pages or {}).get(step, "")),
         }
-        for step, record in step_records.items()
+        for step, record in records.items()
     ]
     return pd.DataFrame(rows, columns=["step", "notebook", "status", "exit_code", "seconds", "error", "html"])

@@ -3,7 +3,8 @@
 Reads what the steps leave in the bucket: the run records and executed
 notebooks under ``runs/{execution_id}/``, the validation result
 ``results/{execution_id}.json`` and the step reports under
-``reports/{execution_id}/``. ``summarise`` is pure; the rest does I/O.
+``reports/{execution_id}/``, as ``documents`` reads them. ``summarise`` is pure;
+the rest does I/O.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline_tasks.documents import BatchValidation, RunRecord, StageReport, TransformReport
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.layout import report_key, result_key, run_key, run_prefix
@@ -29,10 +31,16 @@ class ExecutionRecord:
 
     execution_id: str
     #: Run records of the steps that ran, by step name (``validate``, ``stage``, ``transform``).
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
-    result: dict[str, Any] | None = None
-    stage_report: dict[str, Any] | None = None
+    steps: dict[str, RunRecord] = field(default_factory=dict)
+    result: BatchValidation | None = None
+    stage_report: StageReport | None = None
+    #: The transform report's JSON as stored (``transform`` reads it): ``cli`` reads it by key.
     transform_report: dict[str, Any] | None = None
+
+    @property
+    def transform(self) -> TransformReport | None:
+        """The transform report, when the transform ran."""
+        return None if self.transform_report is None else TransformReport.from_json(self.transform_report)
 
 
 @dataclass(frozen=True)
@@ -57,11 +65,13 @@ def summarise(record: ExecutionRecord) -> ExecutionSummary:
     otherwise (a step is running, or the execution stopped between steps).
     """
     records = [record.steps[s] for s in STEPS if s in record.steps]
-    failed = [r for r in records if r["status"] == FAILED]
-    result = record.result or {}
-    valid, rejected = len(result.get("valid_files", [])), len(result.get("invalid_files", []))
-    transformed = record.steps.get("transform", {}).get("status") == SUCCEEDED
-    nothing_to_stage = record.steps.get("validate", {}).get("status") == SUCCEEDED and bool(result) and not valid
+    failed = [r for r in records if r.status == FAILED]
+    result = record.result or BatchValidation()
+    valid, rejected = len(result.valid_files), len(result.invalid_files)
+    validate, transform = record.steps.get("validate"), record.steps.get("transform")
+    transformed = transform is not None and transform.status == SUCCEEDED
+    validated = validate is not None and validate.status == SUCCEEDED
+    nothing_to_stage = validated and record.result is not None and not valid
     if failed:
         status = FAILED
     elif transformed or nothing_to_stage:
@@ -72,12 +82,12 @@ def summarise(record: ExecutionRecord) -> ExecutionSummary:
     return ExecutionSummary(
         execution_id=record.execution_id,
         status=status,
-        started_at=min((r["started_at"] for r in records), default=""),
+        started_at=min((r.started_at for r in records), default=""),
         files=valid + rejected,
         valid=valid,
         rejected=rejected,
-        steps=" ".join(f"{r['step']}:{marks.get(r['status'], r['status'])}" for r in records),
-        error=failed[0].get("error") if failed else None,
+        steps=" ".join(f"{r.step}:{marks.get(r.status, r.status)}" for r in records),
+        error=failed[0].error if failed else None,
     )
 
 
@@ -95,16 +105,20 @@ def execution_ids(settings: Settings) -> list[str]:
 def load(settings: Settings, execution_id: str) -> ExecutionRecord:
     """Read an execution's run records, validation result and step reports."""
     s3 = s3io.client(settings, "s3")
+
+    def read(key: str) -> Any:
+        return s3io.get_json_or_none(s3, settings.bucket, key)
+
     record = ExecutionRecord(execution_id)
     for step, notebook in STEPS.items():
-        document = s3io.get_json_or_none(s3, settings.bucket, run_key(settings, execution_id, f"{notebook}.json"))
+        document = read(run_key(settings, execution_id, f"{notebook}.json"))
         if document is not None:
-            record.steps[step] = document
-    record.result = s3io.get_json_or_none(s3, settings.bucket, result_key(settings, execution_id))
-    record.stage_report = s3io.get_json_or_none(s3, settings.bucket, report_key(settings, execution_id, "stage"))
-    record.transform_report = s3io.get_json_or_none(
-        s3, settings.bucket, report_key(settings, execution_id, "transform")
-    )
+            record.steps[step] = RunRecord.from_json(document)
+    result = read(result_key(settings, execution_id))
+    record.result = None if result is None else BatchValidation.from_json(result)
+    stage_report = read(report_key(settings, execution_id, "stage"))
+    record.stage_report = None if stage_report is None else StageReport.from_json(stage_report)
+    record.transform_report = read(report_key(settings, execution_id, "transform"))
     if not record.steps and record.result is None:
         raise PipelineError(f"no execution {execution_id!r} in s3://{settings.bucket}/")
     return record
@@ -113,12 +127,12 @@ def load(settings: Settings, execution_id: str) -> ExecutionRecord:
 def quarantined(settings: Settings, record: ExecutionRecord) -> list[dict[str, Any]]:
     """The quarantine table's records of the files an execution staged (empty when it staged none)."""
     report = record.stage_report
-    if not report or "quarantine" not in report:
+    if report is None or report.quarantine is None:
         return []
     from pipeline_tasks.io import delta
 
-    files = [f["key"] for f in report["files"]]
-    records = delta.read_quarantine(report["quarantine"]["table"], delta.storage_options(settings), source_keys=files)
+    files = [f.key for f in report.files]
+    records = delta.read_quarantine(report.quarantine.table, delta.storage_options(settings), source_keys=files)
     return records.to_pylist()
 
 

@@ -4,8 +4,8 @@ Streams the valid files of a batch (in arrival order) from S3 batch by batch,
 types their rows, and MERGEs each dataset into ``staging/{dataset}`` in chunks of
 at most about ``CHUNK_ROWS`` typed rows, each deduplicated first (the last row of
 a key wins), so that memory does not grow with the files or the batch. Writes
-``reports/{execution_id}/stage.json``: the data-quality funnel per file and what
-the MERGEs of each dataset did.
+``reports/{execution_id}/stage.json`` (``documents.StageReport``): the
+data-quality funnel per file and what the MERGEs of each dataset did.
 """
 
 from __future__ import annotations
@@ -22,6 +22,14 @@ import pyarrow as pa
 
 from pipeline_tasks.contract import CLEANING_RULES, DATASETS, Dataset, classify
 from pipeline_tasks.csv_reader import HEADER_LIMIT, RowProblems, parse_header, read_raw_batches
+from pipeline_tasks.documents import (
+    BatchValidation,
+    FileFunnel,
+    MergeSummary,
+    QuarantineWrite,
+    StageReport,
+    ValidFile,
+)
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
@@ -63,21 +71,21 @@ class Funnel:
     rows_staged: int = 0
     excluded: Counter[str] = field(default_factory=Counter)
 
-    def to_json(self) -> dict[str, Any]:
-        """``rows_read``, ``rows_not_staged`` per reason, ``rows_quarantined``, ``rows_staged``,
-        ``rows_excluded_by_cleaning`` per §4 rule (what the transform's cleaning will drop), ``rows_kept``."""
+    def document(self) -> FileFunnel:
+        """The funnel as the report holds it: ``rows_not_staged`` per reason, ``rows_excluded_by_cleaning``
+        per §4 rule of docs/contract.md (what the transform's cleaning will drop), zeros left out; ``rows_kept``."""
         rules = [rule.name for rule in CLEANING_RULES[self.dataset.name]]
         excluded = {name: self.excluded[name] for name in rules if self.excluded[name]}
-        return {
-            "key": self.key,
-            "dataset": self.dataset.name,
-            "rows_read": self.rows_read,
-            "rows_not_staged": {reason: n for reason, n in self.not_staged.items() if n},
-            "rows_quarantined": self.rows_quarantined,
-            "rows_staged": self.rows_staged,
-            "rows_excluded_by_cleaning": excluded,
-            "rows_kept": self.rows_staged - sum(excluded.values()),
-        }
+        return FileFunnel(
+            key=self.key,
+            dataset=self.dataset.name,
+            rows_read=self.rows_read,
+            rows_not_staged={reason: n for reason, n in self.not_staged.items() if n},
+            rows_quarantined=self.rows_quarantined,
+            rows_staged=self.rows_staged,
+            rows_excluded_by_cleaning=excluded,
+            rows_kept=self.rows_staged - sum(excluded.values()),
+        )
 
 
 @dataclass(frozen=True)
@@ -213,7 +221,7 @@ def stage_dataset(
     quarantine: QuarantineWriter,
     *,
     chunk_rows: int = CHUNK_ROWS,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[FileFunnel], MergeSummary]:
     """Stream, dedupe and merge the files of one dataset, in chunks; return the funnels and the merges.
 
     Typed rows are gathered across files, in arrival order, until ``chunk_rows``
@@ -239,7 +247,7 @@ def stage_dataset(
             chunk.add(item.origin.event_time, batch.rows)
             if chunk.rows >= chunk_rows:
                 merges.append(_merge_chunk(table, chunk, dataset, execution_id))
-        funnels.append(funnel.to_json())
+        funnels.append(funnel.document())
         log.info(
             "stage %s: %d rows read, %d staged, %d quarantined",
             item.source.key,
@@ -249,35 +257,37 @@ def stage_dataset(
         )
     if chunk.rows or not merges:
         merges.append(_merge_chunk(table, chunk, dataset, execution_id))
-    merge = _summary([result for result, _ in merges]) | {
-        "rows_superseded_in_batch": sum(superseded for _, superseded in merges),
-        "chunks": len(merges),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    merge = _summary(merges, round(time.perf_counter() - started, 3))
     log.info(
         "merge %s: %d inserted, %d updated, %d unchanged, %d older than staged (version %d, %d chunk(s))",
         dataset.name,
-        merge["inserted"],
-        merge["updated"],
-        merge["unchanged"],
-        merge["older"],
-        merge["version"],
-        merge["chunks"],
+        merge.inserted,
+        merge.updated,
+        merge.unchanged,
+        merge.older,
+        merge.version,
+        merge.chunks,
     )
     return funnels, merge
 
 
-def _summary(results: Sequence[delta.MergeResult]) -> dict[str, Any]:
-    """The chunks' merges as one: counts summed, the last version."""
+def _summary(merges: Sequence[tuple[delta.MergeResult, int]], seconds: float) -> MergeSummary:
+    """The chunks' merges (each with the rows it superseded) as one: counts summed, the last version."""
+    results = [result for result, _ in merges]
     last = results[-1]
     summed = [f.name for f in fields(delta.MergeResult) if f.name not in ("table", "version")]
-    return {"table": last.table, "version": last.version} | {
-        name: sum(getattr(r, name) for r in results) for name in summed
-    }
+    return MergeSummary(
+        table=last.table,
+        version=last.version,
+        **{name: sum(getattr(r, name) for r in results) for name in summed},
+        rows_superseded_in_batch=sum(superseded for _, superseded in merges),
+        chunks=len(merges),
+        seconds=seconds,
+    )
 
 
 def files_to_stage(
-    settings: Settings, s3: Any, execution_id: str, valid_files: Sequence[Mapping[str, Any] | str]
+    settings: Settings, s3: Any, execution_id: str, valid_files: Sequence[ValidFile | Mapping[str, Any] | str]
 ) -> list[FileToStage]:
     """The batch's valid files with their provenance, in arrival order.
 
@@ -286,12 +296,11 @@ def files_to_stage(
     """
     files = []
     for item in valid_files:
-        entry: Mapping[str, Any] = {"key": item} if isinstance(item, str) else item
-        key, version = entry["key"], entry.get("version_id") or None
+        entry = ValidFile(item) if isinstance(item, str) else ValidFile.of(item)
+        key, version = entry.key, entry.version_id or None
         source = s3io.S3Source(s3, settings.bucket, key, version_id=version)
-        when = entry.get("event_time")
-        if when:
-            event_time = datetime.fromisoformat(str(when))
+        if entry.event_time:
+            event_time = datetime.fromisoformat(str(entry.event_time))
         else:
             head = s3io.head_version(s3, settings.bucket, key, version)
             if head is None:
@@ -301,40 +310,29 @@ def files_to_stage(
     return files
 
 
-def run(
-    settings: Settings,
-    execution_id: str,
-    valid_files: Sequence[Mapping[str, Any] | str] | None = None,
-    *,
-    chunk_rows: int = CHUNK_ROWS,
-) -> dict[str, Any]:
-    """Stage the valid files of a batch.
+def valid_files_of(settings: Settings, s3: Any, execution_id: str) -> tuple[ValidFile, ...]:
+    """The valid files of the execution's validation result (``results/{execution_id}.json``)."""
+    key = result_key(settings, execution_id)
+    result = s3io.get_json_or_none(s3, settings.bucket, key)
+    if result is None:
+        raise StepFailed(f"no validation result s3://{settings.bucket}/{key}: run the validate step first")
+    return BatchValidation.from_json(result).valid_files
 
-    Args:
-        settings: Bucket and lake location.
-        execution_id: Id of the execution (recorded on every row it writes).
-        valid_files: Keys (or result entries with a ``key``) in arrival order;
-            by default the valid files of the execution's validation result.
-        chunk_rows: Typed rows gathered before each merge (see ``stage_dataset``).
 
-    Returns:
-        The stage report (also written to ``reports/{execution_id}/stage.json``).
+def stage_files(
+    settings: Settings, execution_id: str, batch: Sequence[FileToStage], *, chunk_rows: int = CHUNK_ROWS
+) -> StageReport:
+    """Stage files (dataset by dataset, in contract order) and record their quarantined rows; the report.
+
+    Reads the files and writes the lake, nothing else: ``run`` stores the report.
     """
-    s3 = s3io.client(settings, "s3")
-    if valid_files is None:
-        key = result_key(settings, execution_id)
-        result = s3io.get_json_or_none(s3, settings.bucket, key)
-        if result is None:
-            raise StepFailed(f"no validation result s3://{settings.bucket}/{key}: run the validate step first")
-        valid_files = result["valid_files"]
-    batch = files_to_stage(settings, s3, execution_id, valid_files)
     by_dataset: dict[str, list[FileToStage]] = {}
     for item in batch:
         dataset = classify(item.source.key)
         if dataset is not None:
             by_dataset.setdefault(dataset.name, []).append(item)
-    files: list[dict[str, Any]] = []
-    merges: dict[str, Any] = {}
+    files: list[FileFunnel] = []
+    merges: dict[str, MergeSummary] = {}
     quarantine_uri = settings.table_uri(delta.QUARANTINE_TABLE)
     quarantine = QuarantineWriter(quarantine_uri, delta.storage_options(settings), flush_rows=QUARANTINE_FLUSH_ROWS)
     for dataset in DATASETS:
@@ -345,12 +343,33 @@ def run(
             files += funnels
     quarantined = quarantine.close()
     order = {item.source.key: n for n, item in enumerate(batch)}
-    files.sort(key=lambda f: order[f["key"]])
-    report = {
-        "execution_id": execution_id,
-        "files": files,
-        "tables": merges,
-        "quarantine": {"table": quarantine_uri, "rows": quarantined},
-    }
+    files.sort(key=lambda f: order[f.key])
+    return StageReport(execution_id, tuple(files), merges, QuarantineWrite(quarantine_uri, quarantined))
+
+
+def run(
+    settings: Settings,
+    execution_id: str,
+    valid_files: Sequence[ValidFile | Mapping[str, Any] | str] | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+) -> dict[str, Any]:
+    """Stage the valid files of a batch.
+
+    Args:
+        settings: Bucket and lake location.
+        execution_id: Id of the execution (recorded on every row it writes).
+        valid_files: Keys (or validation result entries, or their JSON) in arrival
+            order; by default the valid files of the execution's validation result.
+        chunk_rows: Typed rows gathered before each merge (see ``stage_dataset``).
+
+    Returns:
+        The stage report as JSON, as written to ``reports/{execution_id}/stage.json``.
+    """
+    s3 = s3io.client(settings, "s3")
+    if valid_files is None:
+        valid_files = valid_files_of(settings, s3, execution_id)
+    batch = files_to_stage(settings, s3, execution_id, valid_files)
+    report = stage_files(settings, execution_id, batch, chunk_rows=chunk_rows).to_json()
     s3io.put_json(s3, settings.bucket, report_key(settings, execution_id, "stage"), report)
     return report

@@ -1,8 +1,9 @@
 """ValidationTask: classify and validate a batch of input files.
 
 Reads the batch's files — the versions its manifest pins — from S3; writes
-``results/{execution_id}.json`` with the valid files, the invalid files with their
-reasons, and the row-level data-quality counts of the valid ones. Every entry names
+``results/{execution_id}.json`` (``documents.BatchValidation``) with the valid
+files, the invalid files with their reasons, and the row-level data-quality counts
+of the valid ones. Every entry names
 the version it judged (``version_id``) and when it arrived (``event_time``), so that
 staging reads and the moves archive exactly that version.
 
@@ -25,6 +26,7 @@ from pipeline_tasks.batches import (
     write_manifest,
 )
 from pipeline_tasks.contract import classify
+from pipeline_tasks.documents import BatchValidation, RejectedFile, ValidFile
 from pipeline_tasks.errors import ConfigurationError, StepFailed
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.keys import key_problem
@@ -34,13 +36,13 @@ from pipeline_tasks.validation import ValidationResult, validate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_result", "read_manifest", "run", "write_manifest"]
+__all__ = ["batch_validation", "build_result", "read_manifest", "run", "write_manifest"]
 
 
-def build_result(
+def batch_validation(
     execution_id: str, verdicts: Sequence[ValidationResult], files: Sequence[BatchFile] | None = None
-) -> dict[str, Any]:
-    """The validation result document (dict in, dict out).
+) -> BatchValidation:
+    """The validation result document.
 
     Args:
         execution_id: Names the document.
@@ -51,29 +53,27 @@ def build_result(
     pinned = list(files) if files is not None else [BatchFile(v.key) for v in verdicts]
     if [f.key for f in pinned] != [v.key for v in verdicts]:
         raise ValueError("the verdicts and the files of a batch must name the same keys in the same order")
+    judged = list(zip(verdicts, pinned, strict=True))
+    return BatchValidation(
+        execution_id=execution_id,
+        keys=tuple(v.key for v in verdicts),
+        validated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        valid_files=tuple(
+            ValidFile(v.key, v.dataset, v.rows_read, dict(v.rows_not_staged), f.version_id, f.event_time)
+            for v, f in judged
+            if v.valid
+        ),
+        invalid_files=tuple(
+            RejectedFile(v.key, v.dataset, v.reason, f.version_id, f.event_time) for v, f in judged if not v.valid
+        ),
+    )
 
-    def version(file: BatchFile) -> dict[str, Any]:
-        return {"version_id": file.version_id, "event_time": file.event_time}
 
-    valid = [
-        {"key": v.key, "dataset": v.dataset, "rows_read": v.rows_read, "rows_not_staged": v.rows_not_staged}
-        | version(f)
-        for v, f in zip(verdicts, pinned, strict=True)
-        if v.valid
-    ]
-    invalid = [
-        {"key": v.key, "dataset": v.dataset, "reason": v.reason} | version(f)
-        for v, f in zip(verdicts, pinned, strict=True)
-        if not v.valid
-    ]
-    return {
-        "execution_id": execution_id,
-        "keys": [v.key for v in verdicts],
-        "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "valid_files": valid,
-        "invalid_files": invalid,
-        "has_valid_files": bool(valid),
-    }
+def build_result(
+    execution_id: str, verdicts: Sequence[ValidationResult], files: Sequence[BatchFile] | None = None
+) -> dict[str, Any]:
+    """The validation result document as JSON (``batch_validation(...).to_json()``)."""
+    return batch_validation(execution_id, verdicts, files).to_json()
 
 
 def judge(s3: Any, settings: Settings, file: BatchFile) -> tuple[ValidationResult, BatchFile]:
@@ -110,7 +110,7 @@ def run(
         manifest_key: A batch manifest to read the files from instead.
 
     Returns:
-        The result document (also written to ``results/{execution_id}.json``).
+        The result document as JSON, as written to ``results/{execution_id}.json``.
     """
     if keys is None:
         if manifest_key is None:
@@ -125,6 +125,6 @@ def run(
         log.info("validate %d/%d %s (version %s): %s", number, len(files), file.key, read.version_id, state)
         verdicts.append(verdict)
         judged.append(read)
-    result = build_result(execution_id, verdicts, judged)
+    result = batch_validation(execution_id, verdicts, judged).to_json()
     s3io.put_json(s3, settings.bucket, result_key(settings, execution_id), result)
     return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline_tasks import layout
+from pipeline_tasks.documents import BatchValidation
 from pipeline_tasks.io import s3 as s3io
 from tests.corpus import Case, corpus
 from tests.reference import Reference
@@ -27,8 +28,10 @@ def test_every_malformed_file_is_archived_or_rejected_with_a_reason_and_the_kpis
     for number in range(BATCHES):
         batch = cases[number::BATCHES]
         execution = pipeline.run_batch([(c.name, c.data) for c in batch])
-        result = s3io.get_json(
-            pipeline.s3, pipeline.settings.bucket, layout.result_key(pipeline.settings, execution.execution_id)
+        result = BatchValidation.from_json(
+            s3io.get_json(
+                pipeline.s3, pipeline.settings.bucket, layout.result_key(pipeline.settings, execution.execution_id)
+            )
         )
         _check_verdicts(by_key, result)
         for case in batch:
@@ -49,18 +52,18 @@ def test_every_malformed_file_is_archived_or_rejected_with_a_reason_and_the_kpis
     assert rejected == {c.name for c in cases if not c.valid}
 
 
-def _check_verdicts(by_key: dict[str, Case], result: dict) -> None:
+def _check_verdicts(by_key: dict[str, Case], result: BatchValidation) -> None:
     problems = []
-    for item in result["invalid_files"]:
-        case = by_key[item["key"]]
+    for rejected in result.invalid_files:
+        case = by_key[rejected.key]
         if case.valid:
-            problems.append(f"{case.name}: rejected ({item['reason']}) but valid")
-        elif case.reason not in (item["reason"] or ""):
-            problems.append(f"{case.name}: reason {item['reason']!r} lacks {case.reason!r}")
-    for item in result["valid_files"]:
-        case = by_key[item["key"]]
+            problems.append(f"{case.name}: rejected ({rejected.reason}) but valid")
+        elif case.reason not in (rejected.reason or ""):
+            problems.append(f"{case.name}: reason {rejected.reason!r} lacks {case.reason!r}")
+    for valid in result.valid_files:
+        case = by_key[valid.key]
         if not case.valid:
             problems.append(f"{case.name}: accepted, expected a rejection for {case.reason!r}")
-        elif item["rows_read"] != case.rows:
-            problems.append(f"{case.name}: rows_read {item['rows_read']}, the file has {case.rows} data records")
+        elif valid.rows_read != case.rows:
+            problems.append(f"{case.name}: rows_read {valid.rows_read}, the file has {case.rows} data records")
     assert not problems, "\n".join(problems)

@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from pipeline_tasks import errors, layout, notebooks
+from pipeline_tasks.documents import BatchValidation, RunRecord, TransformReport
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local import lab
 
@@ -27,11 +28,15 @@ def test_the_pipeline_notebooks_run_with_their_default_parameters(settings, tmp_
         shutil.copy(REPO / "notebooks" / "pipeline" / copy.name, copy)
         lab.execute_in_place(settings, copy)
     s3 = s3io.client(settings, "s3")
-    result = s3io.get_json(s3, settings.bucket, layout.result_key(settings, lab.SAMPLE_EXECUTION))
-    assert [f["key"] for f in result["invalid_files"]] == ["input/orders_broken.csv"]
-    assert len(result["valid_files"]) == len(list(SAMPLES[-1].iterdir())) - 1
-    report = s3io.get_json(s3, settings.bucket, layout.report_key(settings, lab.SAMPLE_EXECUTION, "transform"))
-    assert report["mode"] == "full" and report["tables"][settings.order_kpis_table]["put"] > 0
+    result = BatchValidation.from_json(
+        s3io.get_json(s3, settings.bucket, layout.result_key(settings, lab.SAMPLE_EXECUTION))
+    )
+    assert [f.key for f in result.invalid_files] == ["input/orders_broken.csv"]
+    assert len(result.valid_files) == len(list(SAMPLES[-1].iterdir())) - 1
+    report = TransformReport.from_json(
+        s3io.get_json(s3, settings.bucket, layout.report_key(settings, lab.SAMPLE_EXECUTION, "transform"))
+    )
+    assert report.mode == "full" and report.tables[settings.order_kpis_table].put > 0
     executed = nbformat.read(tmp_path / "30_transform_kpis.ipynb", as_version=4)
     assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
 
@@ -42,8 +47,10 @@ def test_a_failed_step_is_archived_with_the_error_in_its_notebook(settings):
         notebooks.run_step(settings, "stage", {"execution_id": "never-validated"})
     assert caught.value.exit_code == 4
     s3 = s3io.client(settings, "s3")
-    record = s3io.get_json(s3, settings.bucket, layout.run_key(settings, "never-validated", "20_stage.json"))
-    assert (record["status"], record["exit_code"]) == ("FAILED", 4)
+    record = RunRecord.from_json(
+        s3io.get_json(s3, settings.bucket, layout.run_key(settings, "never-validated", "20_stage.json"))
+    )
+    assert (record.status, record.exit_code) == ("FAILED", 4)
     body = s3.get_object(Bucket=settings.bucket, Key=layout.run_key(settings, "never-validated", "20_stage.ipynb"))
     executed = nbformat.reads(body["Body"].read().decode(), as_version=4)
     errors_shown = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]

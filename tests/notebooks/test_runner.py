@@ -11,6 +11,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from pipeline_tasks import errors, layout, notebooks
 from pipeline_tasks.cli import main
+from pipeline_tasks.documents import RunRecord
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
 
@@ -36,9 +37,11 @@ def _archived(settings: Settings, execution_id: str) -> dict[str, str]:
     return {key[len(prefix) :]: key for key in s3io.list_keys(s3, settings.bucket, prefix)}
 
 
-def _record(settings: Settings, execution_id: str) -> dict:
+def _record(settings: Settings, execution_id: str) -> RunRecord:
     s3 = s3io.client(settings, "s3")
-    return s3io.get_json(s3, settings.bucket, layout.run_key(settings, execution_id, "10_validate.json"))
+    return RunRecord.from_json(
+        s3io.get_json(s3, settings.bucket, layout.run_key(settings, execution_id, "10_validate.json"))
+    )
 
 
 def _executed_text(settings: Settings, execution_id: str) -> str:
@@ -57,7 +60,7 @@ def test_a_successful_run_is_archived_with_its_injected_parameters(settings, tmp
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and '"ok-1"' in injected[0].source and settings.bucket in injected[0].source
     assert f"ran ok-1 on {settings.bucket}" in executed.cells[-1].outputs[0]["text"]
-    assert _record(settings, "ok-1")["status"] == "SUCCEEDED"
+    assert _record(settings, "ok-1").status == "SUCCEEDED"
     assert (tmp_path / "out" / "10_validate.html").read_text().count("ran ok-1") >= 1
 
 
@@ -73,7 +76,7 @@ def test_a_failing_cell_is_archived_visible_and_maps_our_errors_to_their_exit_co
         notebooks.run_step(settings, "validate", {"execution_id": "bad-1"})
     assert caught.value.exit_code == 3
     record = _record(settings, "bad-1")
-    assert (record["status"], record["exit_code"]) == ("FAILED", 3)
+    assert (record.status, record.exit_code) == ("FAILED", 3)
     executed = nbformat.reads(_executed_text(settings, "bad-1"), as_version=4)
     failing = [c for c in executed.cells if c.cell_type == "code" and c.get("outputs")]
     assert any(o.get("ename") == "InvalidFile" for c in failing for o in c.outputs)
@@ -100,7 +103,7 @@ def test_a_dead_kernel_is_reported_not_waited_for(settings, tmp_path):
     with pytest.raises(errors.KernelDied, match="memory") as caught:
         notebooks.run_step(settings, "validate", {"execution_id": "dead-1"})
     assert caught.value.exit_code == 6
-    assert _record(settings, "dead-1")["exit_code"] == 6
+    assert _record(settings, "dead-1").exit_code == 6
     executed = nbformat.reads(_executed_text(settings, "dead-1"), as_version=4)
     assert "kernel died" in executed.cells[0].source
 
@@ -126,7 +129,7 @@ def test_a_kernel_that_never_answers_is_a_start_timeout(settings, tmp_path, monk
     with pytest.raises(errors.KernelStartTimeout) as caught:
         notebooks.run_step(settings, "validate", {"execution_id": "mute-1"})
     assert caught.value.exit_code == 8
-    assert _record(settings, "mute-1")["status"] == "FAILED"
+    assert _record(settings, "mute-1").status == "FAILED"
 
 
 def test_an_unknown_kernel_or_step_is_a_configuration_error(settings, tmp_path):

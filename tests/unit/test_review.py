@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 
 from pipeline_tasks import errors, review, runs
 from pipeline_tasks.cli import parameter_value
+from pipeline_tasks.documents import BatchValidation, RunRecord
 from pipeline_tasks.io.dynamodb import TableSpec, describe_changes
 
 RESULT = {
@@ -171,7 +172,11 @@ def _step(step, status, started="2026-01-01T00:00:00+00:00", error=None):
             RESULT,
             "SUCCEEDED",
         ),
-        ({"validate": _step("validate", "SUCCEEDED")}, {"valid_files": [], "invalid_files": [{}]}, "SUCCEEDED"),
+        (
+            {"validate": _step("validate", "SUCCEEDED")},
+            {"valid_files": [], "invalid_files": [{"key": "input/junk.csv"}]},
+            "SUCCEEDED",
+        ),
         ({"validate": _step("validate", "SUCCEEDED")}, RESULT, "RUNNING"),
         (
             {"validate": _step("validate", "SUCCEEDED"), "stage": _step("stage", "FAILED", error="boom")},
@@ -181,7 +186,8 @@ def _step(step, status, started="2026-01-01T00:00:00+00:00", error=None):
     ],
 )
 def test_an_executions_status_comes_from_its_step_records(steps, result, status):
-    summary = runs.summarise(runs.ExecutionRecord("e-1", steps=steps, result=result))
+    records = {step: RunRecord.from_json(document) for step, document in steps.items()}
+    summary = runs.summarise(runs.ExecutionRecord("e-1", steps=records, result=BatchValidation.from_json(result)))
     assert summary.status == status
     assert (summary.files, summary.valid, summary.rejected) == (
         len(result["valid_files"]) + len(result["invalid_files"]),
