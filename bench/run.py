@@ -179,9 +179,9 @@ def aggregates_spark(spark: Any, settings: Settings) -> tuple[list[dict], list[d
     tables = {d.name: delta.ensure_table(settings.table_uri(d.name), d, {}) for d in (ORDERS, ORDER_ITEMS, PRODUCTS)}
     frames = {n: transform._snapshot(spark, settings, t, DATASETS_BY_NAME[n]) for n, t in tables.items()}
     hash_join = transform.hash_join_fits(settings, tables["orders"])
-    money_parts = transform.money_parts_fit(tables["order_items"])
+    money = transform.money_plan(tables["order_items"])
     return transform.compute_aggregates(
-        frames["orders"], frames["order_items"], frames["products"], None, hash_join=hash_join, money_parts=money_parts
+        frames["orders"], frames["order_items"], frames["products"], None, hash_join=hash_join, money=money
     )
 
 

@@ -1,4 +1,4 @@
-"""Cleaning (§4 of the contract): staged snapshot in, cleaned entities out.
+"""Cleaning (docs/contract.md §4): staged snapshot in, cleaned entities out.
 
 Pure Spark DataFrame functions: no session, no actions, no I/O. Staged tables
 hold one row per primary key by construction (the staging MERGE), so cleaning
@@ -15,33 +15,28 @@ from pipeline_tasks.contract import (
     ORDER_ITEMS,
     ORDERS,
     PRODUCTS,
-    SALE_PRICE_PARTS,
     UNKNOWN,
     CleaningRule,
 )
+from pipeline_tasks.money import MoneyPlan
+from pipeline_tasks.transforms.money_columns import sale_price_parts_positive
 
 
-def _passes(rule: CleaningRule, *, money_parts: bool = False) -> Column:
-    if money_parts and rule.column == "sale_price":
+def _passes(rule: CleaningRule, *, money: MoneyPlan = MoneyPlan.DECIMAL) -> Column:
+    if money is MoneyPlan.PARTS and rule.column == "sale_price":
         return F.coalesce(sale_price_parts_positive(), F.lit(False))
     column = F.col(rule.column)
     return F.coalesce(column > 0, F.lit(False)) if rule.positive else column.isNotNull()
 
 
-def sale_price_parts_positive() -> Column:
-    """``sale_price > 0`` told from its exact parts (null when they are), which all share its sign."""
-    units, nanos, attos = (F.col(name) for name in SALE_PRICE_PARTS)
-    return (units > 0) | ((units == 0) & ((nanos > 0) | ((nanos == 0) & (attos > 0))))
-
-
-def is_kept(dataset_name: str, *, money_parts: bool = False) -> Column:
+def is_kept(dataset_name: str, *, money: MoneyPlan = MoneyPlan.DECIMAL) -> Column:
     """True for the rows of a dataset that every cleaning rule of §4 keeps.
 
-    ``money_parts``: test ``sale_price`` on its parts (see ``clean_order_items``).
+    ``money``: under ``MoneyPlan.PARTS``, test ``sale_price`` on its parts (see ``clean_order_items``).
     """
     condition = F.lit(True)
     for rule in CLEANING_RULES[dataset_name]:
-        condition = condition & _passes(rule, money_parts=money_parts)
+        condition = condition & _passes(rule, money=money)
     return condition
 
 
@@ -65,12 +60,13 @@ def clean_orders(orders: DataFrame) -> DataFrame:
     return orders.filter(is_kept(ORDERS.name)).withColumn("status", F.lower(F.col("status")))
 
 
-def clean_order_items(order_items: DataFrame, *, money_parts: bool = False) -> DataFrame:
+def clean_order_items(order_items: DataFrame, *, money: MoneyPlan = MoneyPlan.DECIMAL) -> DataFrame:
     """One row per order item ``id`` with a product and a positive sale price.
 
-    ``money_parts``: tell a positive price from its exact int64 parts (``SALE_PRICE_PARTS``)
-    rather than the decimal, so that Spark need not decode ``sale_price`` at all. The same
-    rows are kept as long as no value reaches ``SALE_PRICE_PARTS_LIMIT`` (whose parts are null).
+    ``money``: under ``MoneyPlan.PARTS``, tell a positive price from its exact int64 parts
+    (``SALE_PRICE_PARTS``) rather than the decimal, so that Spark need not decode ``sale_price``
+    at all. The same rows are kept as long as no value reaches ``SALE_PRICE_PARTS_LIMIT`` (whose
+    parts are null).
     """
-    kept = is_kept(ORDER_ITEMS.name, money_parts=money_parts)
+    kept = is_kept(ORDER_ITEMS.name, money=money)
     return order_items.filter(kept).withColumn("status", F.lower(F.col("status")))

@@ -1,8 +1,8 @@
-"""KPIs (§5 of the contract).
+"""KPIs (docs/contract.md §5): the fact items, their aggregates, and the KPI items from them.
 
-Spark computes exact aggregates (decimal sums, counts); the final division and
-half-up rounding happen in Python on the few aggregate rows, with exact
-fractions, so a value is never rounded twice.
+Spark computes exact aggregates (money sums under a ``money.MoneyPlan``, counts); the
+final division and half-up rounding (``money.round_half_up``) happen in Python on the
+few aggregate rows, with exact fractions, so a value is never rounded twice.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pipeline_tasks.contract import CATEGORY_KPIS, ORDER_KPIS, RETURNED, SALE_PRICE_PARTS, UNKNOWN
+from pipeline_tasks.contract import CATEGORY_KPIS, ORDER_KPIS, RETURNED, UNKNOWN
+from pipeline_tasks.money import EXACT_DIGITS, MoneyPlan, round_half_up
+from pipeline_tasks.transforms.money_columns import carried, fact_columns, summed
 
 ORDER_KPI_COLUMNS = ORDER_KPIS.columns
 CATEGORY_KPI_COLUMNS = CATEGORY_KPIS.columns
-_CENT = Decimal("0.01")
-#: Enough digits that adding decimal(38, 18) sums never rounds.
-_EXACT_DIGITS = 80
 
 
 def order_date(created_at: str = "created_at") -> Column:
@@ -49,7 +48,7 @@ def fact_items(
     categories: DataFrame,
     *,
     hash_orders: bool = False,
-    money_parts: bool = False,
+    money: MoneyPlan = MoneyPlan.DECIMAL,
 ) -> DataFrame:
     """One row per fact item ``id``: cleaned items of cleaned orders, with their category.
 
@@ -59,14 +58,12 @@ def fact_items(
         categories: ``product_id, category`` of the cleaned products.
         hash_orders: Join through a hash table of each shuffle partition's orders instead of
             sorting both sides (faster; the orders of a partition must fit in memory).
-        money_parts: Carry the exact int64 parts of ``sale_price`` (``SALE_PRICE_PARTS``)
-            instead of the decimal (see ``category_kpi_aggregates``).
+        money: Under ``MoneyPlan.PARTS``, carry the exact int64 parts of ``sale_price``
+            (``money.MONEY_SUMS``) instead of the decimal (see ``category_kpi_aggregates``).
     """
     days = orders.select("order_id", "order_date")
     return (
-        order_items.select(
-            "id", "order_id", "product_id", *_money_columns(money_parts), F.col("status").alias("item_status")
-        )
+        order_items.select("id", "order_id", "product_id", *fact_columns(money), F.col("status").alias("item_status"))
         .join(days.hint("shuffle_hash") if hash_orders else days, "order_id")
         .join(F.broadcast(categories), "product_id", "left")
         .withColumn("category", F.coalesce(F.col("category"), F.lit(UNKNOWN)))
@@ -87,22 +84,23 @@ def order_kpi_aggregates(orders: DataFrame) -> DataFrame:
     )
 
 
-def category_kpi_aggregates(facts: DataFrame, *, money_parts: bool = False) -> DataFrame:
+def category_kpi_aggregates(facts: DataFrame, *, money: MoneyPlan = MoneyPlan.DECIMAL) -> DataFrame:
     """One row per (``category``, ``order_date``) with at least one fact item.
 
     Two steps instead of a ``countDistinct``: one row per (order, category) first, so
     the distinct orders are a plain count and the money is summed once per level.
 
-    ``money_parts``: the facts carry the price's exact parts (``_money_columns``) and the
-    rows get one 64-bit sum per part instead of a ``decimal(38, 18)`` ``revenue``
-    (``revenue_from_parts`` puts it back together, exactly). Spark adds decimals of that
-    precision as ``BigDecimal`` objects, which is slower. Every part is below 10^9 in
-    magnitude, so no sum of fewer than 9.2·10^9 items can overflow; the caller must know
-    that every price has its parts (below ``SALE_PRICE_PARTS_LIMIT``: ``transform.money_parts_fit``).
+    ``money``: under ``MoneyPlan.PARTS`` the facts carry the price's exact parts
+    (``money_columns.fact_columns``) and the rows get one 64-bit sum per part instead of a
+    ``decimal(38, 18)`` ``revenue`` (``money.revenue_from_parts`` puts it back together,
+    exactly). Spark adds decimals of that precision as ``BigDecimal`` objects, which is
+    slower. Every part is below 10^9 in magnitude, so no sum of fewer than 9.2·10^9 items
+    can overflow; the caller must know that every price has its parts (below
+    ``SALE_PRICE_PARTS_LIMIT``: ``money.money_plan``).
     """
-    names = list(MONEY_SUMS) if money_parts else ["revenue"]
+    names = summed(money)
     per_order = facts.groupBy("order_id", "order_date", "category").agg(
-        *[F.sum(column).alias(name) for column, name in zip(_money(money_parts), names, strict=True)],
+        *[F.sum(column).alias(name) for column, name in zip(carried(money), names, strict=True)],
         F.count(F.lit(1)).alias("items"),
         F.sum(_is_returned("item_status")).alias("returned_items"),
     )
@@ -114,45 +112,6 @@ def category_kpi_aggregates(facts: DataFrame, *, money_parts: bool = False) -> D
     )
 
 
-#: The price's parts that the fact items carry and the aggregates sum: its whole part split
-#: into billions and the rest, then its first and last nine decimals (``SALE_PRICE_PARTS``),
-#: all with the price's sign and below 10^9 in magnitude.
-_GIGA = "_sale_price_giga"
-MONEY_SUMS = (_GIGA, *SALE_PRICE_PARTS)
-_BILLION = 10**9
-
-
-def _money(money_parts: bool) -> list[str]:
-    """The money columns a fact item carries: ``sale_price``, or its exact parts."""
-    return list(MONEY_SUMS) if money_parts else ["sale_price"]
-
-
-def _money_columns(money_parts: bool) -> list[Column]:
-    """The fact item's money columns (``_money``) from a cleaned order item's."""
-    if not money_parts:
-        return [F.col("sale_price")]
-    units, nanos, attos = SALE_PRICE_PARTS
-    return [
-        F.expr(f"{units} div {_BILLION}").alias(_GIGA),
-        (F.col(units) % F.lit(_BILLION)).alias(units),
-        F.col(nanos),
-        F.col(attos),
-    ]
-
-
-def revenue_from_parts(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Aggregate rows with their ``MONEY_SUMS`` replaced by the exact ``revenue``."""
-    result = []
-    with localcontext(prec=_EXACT_DIGITS):
-        for row in rows:
-            giga, units, nanos, attos = (int(row[name]) for name in MONEY_SUMS)
-            whole = Decimal(giga) * _BILLION + Decimal(units)
-            revenue = whole + Decimal(nanos).scaleb(-9) + Decimal(attos).scaleb(-18)
-            rest = {k: v for k, v in row.items() if k not in MONEY_SUMS}
-            result.append({**rest, "revenue": revenue})
-    return result
-
-
 def with_item_totals(
     order_rows: Iterable[Mapping[str, Any]], category_rows: Iterable[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -162,7 +121,7 @@ def with_item_totals(
     """
     revenue: dict[Any, Decimal] = {}
     items: dict[Any, int] = {}
-    with localcontext(prec=_EXACT_DIGITS):
+    with localcontext(prec=EXACT_DIGITS):
         for row in category_rows:
             day = row["order_date"]
             revenue[day] = revenue.get(day, Decimal(0)) + row["revenue"]
@@ -175,13 +134,6 @@ def with_item_totals(
 
 def _is_returned(column: str) -> Column:
     return F.when(F.col(column) == RETURNED, 1).otherwise(0)
-
-
-def round_half_up(value: Fraction | Decimal | int) -> Decimal:
-    """Round an exact value half away from zero to 2 decimals."""
-    exact = Fraction(value)
-    cents = Fraction(abs(exact) * 100 + Fraction(1, 2)).__floor__()
-    return (Decimal(cents if exact >= 0 else -cents) * _CENT).quantize(_CENT)
 
 
 def _day(value: date | str) -> str:

@@ -16,6 +16,7 @@ from pipeline_tasks import layout
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.steps import stage, transform
+from pipeline_tasks.steps.transform import compute as transform_compute
 from tests.builders import csv_bytes, item, order, product
 from tests.reference import Reference
 
@@ -128,7 +129,7 @@ def test_a_file_where_most_rows_break_a_rule_is_rejected_whole_and_the_share_is_
 
 def test_a_day_whose_kpis_fail_to_compute_blocks_only_itself_and_is_retried(pipeline, monkeypatch):
     """Fault injection: computing 2024-03-02 fails (as an unforeseen value would); the other days publish."""
-    real = transform.compute_aggregates
+    real = transform_compute.compute_aggregates
     poisoned = date(2024, 3, 2)
 
     def failing_on_one_day(orders, items, products, dates, **options):
@@ -140,7 +141,7 @@ def test_a_day_whose_kpis_fail_to_compute_blocks_only_itself_and_is_retried(pipe
         ("orders.csv", csv_bytes("orders", [order(1, "2024-03-01 10:00:00"), order(2, "2024-03-02 10:00:00")])),
         ("order_items.csv", csv_bytes("order_items", [item(10, 1, price="3.00"), item(20, 2, price="4.00")])),
     ]
-    monkeypatch.setattr(transform, "compute_aggregates", failing_on_one_day)
+    monkeypatch.setattr(transform_compute, "compute_aggregates", failing_on_one_day)
     pipeline.run_batch(first)  # the execution succeeds: one day blocked, not the batch
     assert sorted(pipeline.order_kpis()) == ["2024-03-01"]
     report = s3io.get_json(
@@ -153,7 +154,7 @@ def test_a_day_whose_kpis_fail_to_compute_blocks_only_itself_and_is_retried(pipe
     pipeline.run_batch(second)  # still failing: the blocked day is retried, the new day published
     assert sorted(pipeline.order_kpis()) == ["2024-03-01", "2024-03-03"]
 
-    monkeypatch.setattr(transform, "compute_aggregates", real)
+    monkeypatch.setattr(transform_compute, "compute_aggregates", real)
     third = [("orders_more.csv", csv_bytes("orders", [order(4, "2024-03-04 10:00:00")]))]
     pipeline.run_batch(third)  # fixed: the next run computes the blocked day too
     reference = Reference()

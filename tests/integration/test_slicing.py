@@ -161,7 +161,7 @@ def test_rows_written_since_a_version_and_the_row_count_come_from_the_log(lake):
 
 
 def test_little_work_means_no_product_change_and_few_rows_written(lake):
-    from pipeline_tasks.steps.transform import LITTLE_WORK_SHARE, _little_work
+    from pipeline_tasks.steps.transform.plan import LITTLE_WORK_SHARE, _little_work
 
     uri, options = lake
     products = _table(uri("products"), PRODUCTS, _staged(PRODUCTS, {"id": ["1"], "category": ["Jeans"]}), options)

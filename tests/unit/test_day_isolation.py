@@ -1,4 +1,4 @@
-"""A transform failure on one day never blocks the other days' KPIs (steps.transform.compute_by_halves)."""
+"""A transform failure on one day never blocks the other days' KPIs (steps.transform.compute.compute_by_halves)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from pipeline_tasks.errors import StepFailed
-from pipeline_tasks.steps.transform import MAX_ISOLATION_ATTEMPTS, compute_by_halves
+from pipeline_tasks.steps.transform.compute import MAX_ISOLATION_ATTEMPTS, compute_by_halves
 
 DAYS = [date(2024, 1, 1) + timedelta(days=n) for n in range(200)]
 

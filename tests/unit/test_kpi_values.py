@@ -6,7 +6,8 @@ from fractions import Fraction
 import pytest
 
 from pipeline_tasks.io.dynamodb import TableSpec, diff_items
-from pipeline_tasks.transforms.kpis import category_kpi_items, order_kpi_items, round_half_up
+from pipeline_tasks.money import round_half_up
+from pipeline_tasks.transforms.kpis import category_kpi_items, order_kpi_items
 
 
 @pytest.mark.parametrize(
