@@ -1,22 +1,38 @@
-"""``make lab``: JupyterLab on ``notebooks/`` against a seeded local stack, or against AWS.
+"""``make lab``: JupyterLab on a work folder of notebook copies, against a seeded local stack or AWS.
 
-Locally, a moto server is started and, when its KPI tables are empty, seeded by
-running the sample batches through the pipeline notebooks (so the dashboard has
-KPIs and the batch review has archived notebooks). The last sample batch is
-then left in ``input/`` again with the manifest ``manifests/sample.json``: the
-pipeline notebooks' default parameters run on it. The Jupyter server, its kernels and
-its terminals get the stack's settings in their environment.
+The work folder (``lab/`` beside ``notebooks/``, or ``$PIPELINE_LAB_DIR``; gitignored) gets a
+copy of ``notebooks/explore`` and ``notebooks/pipeline`` at each start, file by file, only
+where the copy does not exist yet: an analyst's edited copies are kept, the tracked notebooks
+are never saved over (``reset`` copies them all afresh). JupyterLab serves that folder.
+
+Locally, a moto server is started and seeded by running the sample batches through the
+pipeline notebooks (so the dashboard has KPIs and the batch review has archived notebooks).
+The seeded stack (every S3 object, every KPI item) is then saved under ``.lab-cache/``,
+named by a fingerprint of the samples, the pipeline notebooks and the package's code: the
+next start restores it into its fresh moto server in seconds instead of seeding again.
+The last sample batch is then left in ``input/`` again with the manifest
+``manifests/sample.json``: the pipeline notebooks' default parameters run on it. The
+Jupyter server, its kernels and its terminals get the stack's settings in their
+environment, and the virtualenv's ``bin`` first on their ``PATH``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import pipeline_tasks
 from pipeline_tasks.errors import ConfigurationError, PipelineError
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.process import free_port
@@ -31,11 +47,39 @@ log = logging.getLogger(__name__)
 #: The execution the pipeline notebooks' default parameters name.
 SAMPLE_EXECUTION = "sample"
 
+#: Overrides the work folder JupyterLab serves (``lab/`` beside the notebooks folder by default).
+WORK_DIR_VARIABLE = "PIPELINE_LAB_DIR"
+#: The folders of ``notebooks/`` copied into the work folder.
+WORK_FOLDERS = ("explore", "pipeline")
+#: Where seeded stacks are saved (beside the notebooks folder); one folder per fingerprint.
+CACHE_DIR = ".lab-cache"
+#: Bumped when the saved stack's layout changes (older saves are then seeded anew).
+SNAPSHOT_FORMAT = 1
+
 
 def is_empty(settings: Settings) -> bool:
     """Whether the OrderKPIs table holds no item (one single-item Scan page)."""
     client = s3io.client(settings, "dynamodb")
     return not client.scan(TableName=settings.order_kpis_table, Limit=1).get("Items")
+
+
+def seed_batches(
+    settings: Settings, batch_dirs: Sequence[Path], *, progress: Callable[[str], None] = print
+) -> list[str]:
+    """Run the sample batches through the pipeline notebooks, saying which batch and step runs.
+
+    Returns:
+        The execution ids of the seeding runs.
+    """
+    executions = []
+    for number, folder in enumerate(batch_dirs, start=1):
+        execution_id = execution_id_for(number, folder)
+        progress(f"seeding batch {number} of {len(batch_dirs)}: {folder} -> execution {execution_id}")
+        execution = process_batch(settings, execution_id, upload_batch(settings, folder), progress=progress)
+        if execution.status != "SUCCEEDED":
+            raise PipelineError(f"seeding failed in {execution_id}: {execution.error}")
+        executions.append(execution_id)
+    return executions
 
 
 def seed(settings: Settings, batch_dirs: Sequence[Path], *, progress: Callable[[str], None] = print) -> list[str]:
@@ -44,14 +88,7 @@ def seed(settings: Settings, batch_dirs: Sequence[Path], *, progress: Callable[[
     Returns:
         The execution ids of the seeding runs.
     """
-    executions = []
-    for number, folder in enumerate(batch_dirs, start=1):
-        execution_id = execution_id_for(number, folder)
-        progress(f"seeding: batch {folder} -> execution {execution_id}")
-        execution = process_batch(settings, execution_id, upload_batch(settings, folder), progress=progress)
-        if execution.status != "SUCCEEDED":
-            raise PipelineError(f"seeding failed in {execution_id}: {execution.error}")
-        executions.append(execution_id)
+    executions = seed_batches(settings, batch_dirs, progress=progress)
     if batch_dirs:
         leave_sample_batch(settings, batch_dirs[-1])
     return executions
@@ -73,33 +110,231 @@ def local_stack_settings(server: MotoServer, base: Settings | None = None) -> Se
     return settings
 
 
-def jupyter_command(notebooks_dir: Path, port: int, *, open_browser: bool) -> list[str]:
+# --- The work folder: copies of the tracked notebooks -------------------------------------------
+
+
+def work_dir(settings: Settings, environ: dict[str, str] | None = None) -> Path:
+    """The folder JupyterLab serves: ``$PIPELINE_LAB_DIR``, else ``lab/`` beside the notebooks folder."""
+    env = os.environ if environ is None else environ
+    if env.get(WORK_DIR_VARIABLE):
+        return Path(env[WORK_DIR_VARIABLE]).resolve()
+    return Path(settings.notebooks_dir).resolve().parent / "lab"
+
+
+def prepare_work_dir(notebooks_dir: Path, work: Path, *, reset: bool = False) -> list[Path]:
+    """Copy ``explore/`` and ``pipeline/`` of the notebooks folder into the work folder.
+
+    A notebook whose copy exists already is left as it is (the analyst's edits and outputs),
+    unless ``reset``. Returns the copies written.
+    """
+    if not notebooks_dir.is_dir():
+        raise ConfigurationError(f"notebook folder not found: {notebooks_dir} (run from the repository root)")
+    written = []
+    for folder in WORK_FOLDERS:
+        for source in sorted((notebooks_dir / folder).glob("*.ipynb")):
+            copy = work / folder / source.name
+            if copy.exists() and not reset:
+                continue
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, copy)
+            written.append(copy)
+    return written
+
+
+# --- The seeded stack, saved once and restored at the next starts -------------------------------
+
+
+def _files(folder: Path, pattern: str) -> Iterator[Path]:
+    return (path for path in sorted(folder.rglob(pattern)) if path.is_file())
+
+
+def seed_fingerprint(settings: Settings, batch_dirs: Sequence[Path]) -> str:
+    """What the seeded stack depends on: the sample files, the pipeline notebooks, the package's code.
+
+    This module is left out (a change to how stacks are saved bumps ``SNAPSHOT_FORMAT``).
+    """
+    digest = hashlib.sha256(f"format {SNAPSHOT_FORMAT}\n".encode())
+    package = Path(pipeline_tasks.__file__).resolve().parent
+    sources = [
+        *(("samples", folder.name, path) for folder in batch_dirs for path in _files(folder, "*")),
+        *(("notebooks", "", path) for path in _files(Path(settings.notebooks_dir) / "pipeline", "*.ipynb")),
+        *(("code", "", path) for path in _files(package, "*.py") if path.resolve() != Path(__file__).resolve()),
+    ]
+    for kind, batch, path in sources:
+        digest.update(f"{kind} {batch} {path.name} {path.stat().st_size}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir(settings: Settings) -> Path:
+    return Path(settings.notebooks_dir).resolve().parent / CACHE_DIR
+
+
+def saved_stack_dir(settings: Settings, batch_dirs: Sequence[Path]) -> Path:
+    """The folder of the seeded stack saved for these samples and this code (it may not exist)."""
+    return cache_dir(settings) / f"seeded-{seed_fingerprint(settings, batch_dirs)}"
+
+
+def _bucket_keys(s3: Any, bucket: str) -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return keys
+
+
+def _table_items(client: Any, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        items.extend(page.get("Items", []))
+    return items
+
+
+def save_stack(settings: Settings, dest: Path, *, workers: int = 8) -> dict[str, int]:
+    """Save the bucket's current objects and the KPI tables' items into ``dest``.
+
+    Written into a temporary folder renamed at the end: a start interrupted meanwhile leaves
+    no half-saved stack. Returns the counts saved (``objects``, ``items``).
+    """
+    s3 = s3io.client(settings, "s3")
+    dynamodb = s3io.client(settings, "dynamodb")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=dest.parent))
+    try:
+        (staging / "objects").mkdir()
+        keys = _bucket_keys(s3, settings.bucket)
+
+        def save_object(numbered: tuple[int, str]) -> dict[str, Any]:
+            number, key = numbered
+            response = s3.get_object(Bucket=settings.bucket, Key=key)
+            (staging / "objects" / f"{number:06d}").write_bytes(response["Body"].read())
+            return {
+                "key": key,
+                "file": f"{number:06d}",
+                "content_type": response.get("ContentType"),
+                "metadata": response.get("Metadata", {}),
+            }
+
+        with ThreadPoolExecutor(workers) as pool:
+            objects = list(pool.map(save_object, enumerate(keys)))
+        tables = {
+            table: _table_items(dynamodb, table) for table in (settings.order_kpis_table, settings.category_kpis_table)
+        }
+        document = {"format": SNAPSHOT_FORMAT, "bucket": settings.bucket, "objects": objects, "tables": tables}
+        (staging / "stack.json").write_text(json.dumps(document))
+        if dest.exists():  # another lab saved the same stack meanwhile
+            shutil.rmtree(staging)
+        else:
+            staging.rename(dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for other in dest.parent.glob("seeded-*"):
+        if other != dest:
+            shutil.rmtree(other, ignore_errors=True)
+    return {"objects": len(objects), "items": sum(len(items) for items in tables.values())}
+
+
+def restore_stack(settings: Settings, source: Path, *, workers: int = 8) -> dict[str, int]:
+    """Put a saved stack's objects and KPI items into the (empty, provisioned) stack.
+
+    Returns the counts restored (``objects``, ``items``).
+    """
+    document = json.loads((source / "stack.json").read_text())
+    if document.get("format") != SNAPSHOT_FORMAT:
+        raise PipelineError(f"{source} was saved in another format")
+    s3 = s3io.client(settings, "s3")
+    dynamodb = s3io.client(settings, "dynamodb")
+
+    def put_object(item: dict[str, Any]) -> None:
+        extra = {"ContentType": item["content_type"]} if item.get("content_type") else {}
+        body = (source / "objects" / item["file"]).read_bytes()
+        s3.put_object(Bucket=settings.bucket, Key=item["key"], Body=body, Metadata=item["metadata"], **extra)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(put_object, document["objects"]))
+    names = {"OrderKPIs": settings.order_kpis_table, "CategoryKPIs": settings.category_kpis_table}
+    count = 0
+    for saved_name, items in document["tables"].items():
+        table = names.get(saved_name, saved_name)
+        for start in range(0, len(items), 25):
+            requests = {table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+            while requests:
+                requests = dynamodb.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
+        count += len(items)
+    return {"objects": len(document["objects"]), "items": count}
+
+
+def seed_or_restore(settings: Settings, samples: Sequence[Path], *, progress: Callable[[str], None] = print) -> None:
+    """Bring an empty local stack to its seeded state: restored when saved before, else seeded and saved.
+
+    The last sample batch is left in ``input/`` either way (its manifest pins the versions of
+    this stack's uploads).
+    """
+    saved = saved_stack_dir(settings, samples)
+    if (saved / "stack.json").is_file():
+        progress(f"restoring the seeded stack saved in {saved} …")
+        try:
+            counts = restore_stack(settings, saved)
+        except Exception as error:
+            shutil.rmtree(saved, ignore_errors=True)
+            raise PipelineError(
+                f"the saved stack {saved} could not be restored ({error}); it was removed: start the lab again"
+            ) from error
+        progress(f"restored {counts['objects']} S3 objects and {counts['items']} KPI items")
+    else:
+        progress(f"no seeded stack saved for these samples and this code: seeding ({len(samples)} batch(es))")
+        seed_batches(settings, samples, progress=progress)
+        progress(f"saving the seeded stack to {saved} for the next starts …")
+        counts = save_stack(settings, saved)
+        progress(f"saved {counts['objects']} S3 objects and {counts['items']} KPI items")
+    if samples:
+        progress(f"leaving {samples[-1]} in input/ for the pipeline notebooks' defaults")
+        leave_sample_batch(settings, samples[-1])
+
+
+# --- JupyterLab -----------------------------------------------------------------------------------
+
+
+def jupyter_command(root_dir: Path, port: int, *, open_browser: bool) -> list[str]:
     return [
         sys.executable,
         "-m",
         "jupyterlab",
-        f"--notebook-dir={notebooks_dir}",
+        f"--notebook-dir={root_dir}",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
+        # Terminals: the user's shell, not a login shell. Jupyter starts a login shell when its
+        # output is no terminal (make, a test), and /etc/profile would then reset PATH.
+        f"--ServerApp.terminado_settings=shell_command={os.environ.get('SHELL') or shutil.which('sh') or '/bin/sh'}",
         *([] if open_browser else ["--no-browser"]),
         # Jupyter refuses to run as root unless told; CI machines and containers often are root.
         *(["--allow-root"] if os.geteuid() == 0 else []),
     ]
 
 
-def start_jupyter(settings: Settings, *, port: int, open_browser: bool) -> subprocess.Popen[bytes]:
-    """Start JupyterLab on the notebooks folder with the settings in its environment."""
-    notebooks_dir = Path(settings.notebooks_dir).resolve()
-    if not notebooks_dir.is_dir():
-        raise ConfigurationError(f"notebook folder not found: {notebooks_dir} (run from the repository root)")
-    env = dict(os.environ, **settings.to_env())
-    return subprocess.Popen(jupyter_command(notebooks_dir, port, open_browser=open_browser), env=env)
+def jupyter_environment(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The Jupyter server's environment (its kernels' and terminals' too): the settings, and this
+    Python's ``bin`` first on ``PATH`` (``ecom-pipeline`` in a terminal is this virtualenv's)."""
+    env = dict(os.environ if environ is None else environ, **settings.to_env())
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir, *(p for p in env.get("PATH", "").split(os.pathsep) if p and p != bin_dir)])
+    return env
 
 
-def run_jupyter(settings: Settings, *, port: int | None, open_browser: bool) -> int:
+def start_jupyter(
+    settings: Settings, *, port: int, open_browser: bool, root_dir: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start JupyterLab on ``root_dir`` (the notebooks folder by default) with the settings in its environment."""
+    root = (root_dir or Path(settings.notebooks_dir)).resolve()
+    if not root.is_dir():
+        raise ConfigurationError(f"notebook folder not found: {root} (run from the repository root)")
+    return subprocess.Popen(jupyter_command(root, port, open_browser=open_browser), env=jupyter_environment(settings))
+
+
+def run_jupyter(settings: Settings, *, port: int | None, open_browser: bool, root_dir: Path | None = None) -> int:
     """Run JupyterLab until it exits (Ctrl-C stops it)."""
-    process = start_jupyter(settings, port=port or free_port(), open_browser=open_browser)
+    process = start_jupyter(settings, port=port or free_port(), open_browser=open_browser, root_dir=root_dir)
     try:
         return process.wait()
     except KeyboardInterrupt:
@@ -138,6 +373,28 @@ def refresh_outputs(settings: Settings, *, progress: Callable[[str], None] = pri
     return paths
 
 
+def _timed(progress: Callable[[str], None]) -> Callable[[str], None]:
+    """``progress`` with the seconds since the start in front of each line."""
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        progress(f"[lab {time.monotonic() - started:5.1f}s] {message}")
+
+    return say
+
+
+def _banner(work: Path, *, local: bool) -> str:
+    lines = [
+        f"work folder: {work} (your copies of notebooks/explore and notebooks/pipeline; the tracked "
+        "notebooks stay as committed; a copy you delete comes back fresh at the next start)",
+        "in a JupyterLab terminal, `ecom-pipeline runs list` reviews the executions; "
+        "explore/kpi_dashboard.ipynb draws the KPIs.",
+        "Ctrl-C stops JupyterLab" + (" and the stack." if local else "."),
+        "JupyterLab is starting: it prints its URL (with its token) below …",
+    ]
+    return "\n".join(lines)
+
+
 def run(
     *,
     aws: bool,
@@ -145,29 +402,38 @@ def run(
     port: int | None = None,
     open_browser: bool = True,
     refresh: bool = False,
+    reset: bool = False,
     base: Settings | None = None,
     progress: Callable[[str], None] = print,
 ) -> int:
     """``ecom-pipeline lab``: the analysts' workbench, on the local stack or on AWS.
 
-    With ``refresh``, execute the explore notebooks in place on the seeded stack and stop.
+    With ``refresh``, execute the explore notebooks in place on a freshly seeded stack and stop.
+    With ``reset``, copy every notebook into the work folder afresh and seed the stack anew.
     """
     base = base or Settings.from_env()
+    say = _timed(progress)
+    work = work_dir(base)
+    if not refresh:
+        copied = prepare_work_dir(Path(base.notebooks_dir).resolve(), work, reset=reset)
+        say(f"work folder {work}: {len(copied)} notebook(s) copied from {base.notebooks_dir}/")
     if aws:
-        progress(
-            f"JupyterLab against AWS: bucket {base.bucket}, tables {base.order_kpis_table}, {base.category_kpis_table}"
-        )
-        return run_jupyter(base.with_absolute_paths(), port=port, open_browser=open_browser)
+        say(f"JupyterLab against AWS: bucket {base.bucket}, tables {base.order_kpis_table}, {base.category_kpis_table}")
+        say(_banner(work, local=False))
+        return run_jupyter(base.with_absolute_paths(), port=port, open_browser=open_browser, root_dir=work)
+    say("starting the emulator (moto server) …")
     with MotoServer() as server:
+        say(f"deploying the stack on {server.endpoint} (bucket, KPI tables) …")
         settings = local_stack_settings(server, base)
-        progress(f"local stack: moto on {server.endpoint}, bucket {settings.bucket}")
-        if is_empty(settings):
-            seed(settings, samples, progress=progress)
+        say(f"local stack: moto on {server.endpoint}, bucket {settings.bucket}")
         if refresh:
-            refresh_outputs(settings, progress=progress)
+            if is_empty(settings):
+                seed(settings, samples, progress=say)
+            refresh_outputs(settings, progress=say)
             return 0
-        progress(
-            "in a JupyterLab terminal, `ecom-pipeline runs list` reviews the executions; "
-            "notebooks/explore/kpi_dashboard.ipynb draws the KPIs. Ctrl-C stops JupyterLab and the stack."
-        )
-        return run_jupyter(settings, port=port, open_browser=open_browser)
+        if reset:
+            shutil.rmtree(saved_stack_dir(settings, samples), ignore_errors=True)
+        if is_empty(settings):
+            seed_or_restore(settings, samples, progress=say)
+        say(_banner(work, local=True))
+        return run_jupyter(settings, port=port, open_browser=open_browser, root_dir=work)
