@@ -16,6 +16,7 @@ from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.local.connect import SparkConnectServer
+from pipeline_tasks.money import MoneyPlan
 from pipeline_tasks.settings import Settings
 from pipeline_tasks.steps import transform
 from pipeline_tasks.transforms.cleaning import clean_order_items, clean_orders
@@ -112,13 +113,13 @@ def _transform_report(pipeline: Pipeline) -> dict:
     return s3io.get_json(pipeline.s3, pipeline.settings.bucket, key)
 
 
-def _aggregates(settings: Settings, spark, money_parts: bool) -> list[list[dict]]:
+def _aggregates(settings: Settings, spark, money: MoneyPlan) -> list[list[dict]]:
     options = delta.storage_options(settings)
     frames = [
         transform._snapshot(spark, settings, delta.ensure_table(settings.table_uri(d.name), d, options), d)
         for d in (ORDERS, ORDER_ITEMS, PRODUCTS)
     ]
-    return [sorted(rows, key=str) for rows in transform.compute_aggregates(*frames, None, money_parts=money_parts)]
+    return [sorted(rows, key=str) for rows in transform.compute_aggregates(*frames, None, money=money)]
 
 
 def test_int64_money_parts_and_decimals_give_the_same_exact_kpis(settings, spark):
@@ -127,7 +128,7 @@ def test_int64_money_parts_and_decimals_give_the_same_exact_kpis(settings, spark
     assert _transform_report(pipeline)["money_sums"] == "int64 parts"
     items = delta.ensure_table(settings.table_uri(ORDER_ITEMS.name), ORDER_ITEMS, delta.storage_options(settings))
     assert transform.money_parts_fit(items)
-    decimals, parts = _aggregates(settings, spark, False), _aggregates(settings, spark, True)
+    decimals, parts = _aggregates(settings, spark, MoneyPlan.DECIMAL), _aggregates(settings, spark, MoneyPlan.PARTS)
     assert parts == decimals
     revenue = sum((row["revenue"] for row in parts[1]), Decimal(0))
     assert revenue == Decimal("123456789.123456789123456789").quantize(Decimal("1E-18"), rounding=ROUND_DOWN) + (
