@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline_tasks import batches, layout  # noqa: E402
+from pipeline_tasks.io import aws  # noqa: E402
 from pipeline_tasks.io import s3 as s3io  # noqa: E402
 from pipeline_tasks.local import template  # noqa: E402
 from pipeline_tasks.local.stack import MotoServer  # noqa: E402
@@ -89,7 +90,7 @@ _ARGUMENT = re.compile(r"'([^']*)'|\$\.(\w+)")
 
 def task_runs(settings: Settings, values: dict[str, str]) -> dict[str, dict[str, Any]]:
     """For each task state: its container's name, command and environment, as the local stack has them."""
-    sfn, ecs = s3io.client(settings, "stepfunctions"), s3io.client(settings, "ecs")
+    sfn, ecs = aws.client(settings, "stepfunctions"), aws.client(settings, "ecs")
     states = json.loads(sfn.describe_state_machine(stateMachineArn=settings.state_machine_arn)["definition"])["States"]
     runs = {}
     for state, step in TASK_STATES.items():
@@ -266,7 +267,7 @@ def main() -> None:
     load_before = os.getloadavg()
     with MotoServer(emulator=True, workdir=REPO, log_dir=run_dir / "agent") as server:
         settings = template.deploy(server.settings(Settings(spark_jars_dir=str(REPO / ".jars"))))
-        s3 = s3io.client(settings, "s3")
+        s3 = aws.client(settings, "s3")
         started = time.perf_counter()
         pinned = []
         for name in ("products", "orders", "order_items"):  # arrival order

@@ -29,6 +29,7 @@ from generate import generate_base, generate_increment  # noqa: E402
 from run import stage_files  # noqa: E402
 
 from pipeline_tasks import executions  # noqa: E402
+from pipeline_tasks.io import aws  # noqa: E402
 from pipeline_tasks.io import s3 as s3io  # noqa: E402
 from pipeline_tasks.local import template  # noqa: E402
 from pipeline_tasks.local.stack import MotoServer  # noqa: E402
@@ -67,7 +68,7 @@ def main() -> None:
         transform.run(settings, "bench-base", full=True)
         prepare = time.perf_counter() - started
 
-        s3 = s3io.client(settings, "s3")
+        s3 = aws.client(settings, "s3")
         started = time.perf_counter()
         for path in sorted(increment_dir.glob("*.csv")):
             s3.upload_file(str(path), settings.bucket, settings.input_prefix + path.name)

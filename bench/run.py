@@ -49,8 +49,7 @@ from duckdb_kpis import duckdb_kpis
 from generate import generate_base, generate_increment
 
 from pipeline_tasks.contract import DATASETS_BY_NAME, ORDER_ITEMS, ORDERS, PRODUCTS, Dataset, classify
-from pipeline_tasks.io import delta
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws, delta
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.io.s3 import LocalSource
 from pipeline_tasks.local.stack import MotoServer, provision
@@ -150,7 +149,7 @@ def _save_state(settings: Settings, tag: str) -> tuple[Path, dict[str, bytes]]:
     copy = lake.with_name(f"{lake.name}.{tag}")
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(lake, copy)
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     listing = s3.list_objects_v2(Bucket=settings.bucket, Prefix=settings.state_prefix).get("Contents", [])
     objects = {o["Key"]: s3.get_object(Bucket=settings.bucket, Key=o["Key"])["Body"].read() for o in listing}
     return copy, objects
@@ -167,7 +166,7 @@ def _restore_state(settings: Settings, saved: tuple[Path, dict[str, bytes]]) -> 
     lake = Path(settings.lake_root)
     shutil.rmtree(lake)
     shutil.copytree(copy, lake)
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     for listed in s3.list_objects_v2(Bucket=settings.bucket, Prefix=settings.state_prefix).get("Contents", []):
         s3.delete_object(Bucket=settings.bucket, Key=listed["Key"])
     for key, body in objects.items():

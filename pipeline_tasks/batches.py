@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline_tasks.errors import ConfigurationError
+from pipeline_tasks.io import aws
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.layout import manifest_key, pin_marker_key
 from pipeline_tasks.settings import Settings
@@ -78,7 +79,7 @@ def write_manifest(settings: Settings, execution_id: str, files: Sequence[BatchF
     waiting for the rerun, not a superseded upload (``steps.files.plan_moves``).
     """
     entries = as_batch_files(files)
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     for entry in entries:
         if entry.version_id is not None:
             marker = pin_marker_key(settings, entry.key, entry.version_id)
@@ -100,7 +101,7 @@ def read_manifest(settings: Settings, key: str) -> list[BatchFile]:
     A manifest with only ``keys`` (written before versions were pinned) gives files of
     their current version.
     """
-    document = s3io.get_json_or_none(s3io.client(settings, "s3"), settings.bucket, key)
+    document = s3io.get_json_or_none(aws.client(settings, "s3"), settings.bucket, key)
     if document is None:
         raise ConfigurationError(f"batch manifest not found: s3://{settings.bucket}/{key}")
     return parse_manifest(document, f"s3://{settings.bucket}/{key}")

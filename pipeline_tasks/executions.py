@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline_tasks.errors import StepFailed
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws
 from pipeline_tasks.settings import Settings
 
 _ENTERED = "StateEntered"
@@ -35,7 +35,7 @@ class ExecutionReport:
 
 def invoke_orchestrator(settings: Settings) -> dict[str, Any]:
     """One orchestrator run through its Lambda function; its result document."""
-    response = s3io.client(settings, "lambda").invoke(FunctionName=settings.orchestrator_function_name, Payload=b"{}")
+    response = aws.client(settings, "lambda").invoke(FunctionName=settings.orchestrator_function_name, Payload=b"{}")
     payload = json.loads(response["Payload"].read() or b"{}")
     if response.get("FunctionError"):
         raise StepFailed(f"the orchestrator failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
@@ -70,7 +70,7 @@ def follow(
     timeout: float = 3600,
 ) -> ExecutionReport:
     """Wait for an execution to end, reporting each top-level state as it is entered."""
-    sfn = s3io.client(settings, "stepfunctions")
+    sfn = aws.client(settings, "stepfunctions")
     definition = sfn.describe_state_machine_for_execution(executionArn=execution_arn)["definition"]
     names = top_level_states(definition)
     report = ExecutionReport(execution_arn=execution_arn, name=execution_arn.rsplit(":", 1)[-1])

@@ -23,8 +23,7 @@ from botocore.exceptions import ClientError
 
 from pipeline_tasks.contract import Measure, measure_of
 from pipeline_tasks.errors import ConfigurationError
-from pipeline_tasks.io import dynamodb
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws, dynamodb
 from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
 from pipeline_tasks.settings import Settings
 
@@ -54,7 +53,7 @@ def order_kpis(settings: Settings, start: date, end: date) -> pd.DataFrame:
     """
     days = _days(start, end)
     spec = order_kpis_spec(settings)
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     found = dynamodb.get_items(client, spec, [(day,) for day in days])
     return kpi_frame(found.values(), spec.key, spec.values)
 
@@ -81,7 +80,7 @@ def category_kpis(settings: Settings, start: date, end: date, categories: Sequen
     """
     days = _days(start, end)
     spec = category_kpis_spec(settings)
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     if categories is not None:
         low, high = start.isoformat(), end.isoformat()
         items = [item for c in dict.fromkeys(categories) for item in dynamodb.query_range(client, spec, c, low, high)]

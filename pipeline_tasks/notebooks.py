@@ -27,7 +27,7 @@ from typing import Any
 
 from pipeline_tasks import errors
 from pipeline_tasks.documents import RunRecord
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws
 from pipeline_tasks.layout import run_key
 from pipeline_tasks.settings import Settings
 
@@ -323,7 +323,7 @@ def render_html(executed: Path) -> Path:
 
 def _archive(settings: Settings, run: NotebookRun, executed: Path) -> None:
     """Upload the executed notebook, its HTML and the run record to ``runs/{execution_id}/``."""
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     if executed.is_file():
         started = time.perf_counter()
         page = render_html(executed)

@@ -42,6 +42,7 @@ from pipeline_tasks import batches
 from pipeline_tasks.batches import BatchFile
 from pipeline_tasks.errors import ConfigurationError
 from pipeline_tasks.events import FileEvent, MessageKind, parse_message, plan_batch
+from pipeline_tasks.io import aws
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.layout import lock_key, manifest_key, rerun_manifests_prefix
 from pipeline_tasks.settings import Settings
@@ -74,13 +75,13 @@ class OrchestratorRun:
 def queue_url(settings: Settings) -> str:
     if settings.queue_url:
         return settings.queue_url
-    return str(s3io.client(settings, "sqs").get_queue_url(QueueName=settings.queue_name)["QueueUrl"])
+    return str(aws.client(settings, "sqs").get_queue_url(QueueName=settings.queue_name)["QueueUrl"])
 
 
 def state_machine_arn(settings: Settings) -> str:
     if settings.state_machine_arn:
         return settings.state_machine_arn
-    sfn = s3io.client(settings, "stepfunctions")
+    sfn = aws.client(settings, "stepfunctions")
     for page in sfn.get_paginator("list_state_machines").paginate():
         for machine in page["stateMachines"]:
             if machine["name"] == settings.state_machine_name:
@@ -91,7 +92,7 @@ def state_machine_arn(settings: Settings) -> str:
 @contextmanager
 def orchestrator_lock(settings: Settings) -> Iterator[bool]:
     """Hold the orchestrator's lock for the block; yields False when another run holds it."""
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     key = lock_key(settings)
     body = json.dumps({"owner": str(uuid.uuid4()), "acquired_at": datetime.now(UTC).isoformat()}).encode()
     acquired = _put_if_absent(s3, settings.bucket, key, body)
@@ -136,7 +137,7 @@ def _sole_starter(settings: Settings, outcome: OrchestratorRun) -> Iterator[str 
             yield None
             return
         machine = state_machine_arn(settings)
-        sfn = s3io.client(settings, "stepfunctions")
+        sfn = aws.client(settings, "stepfunctions")
         running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING", maxResults=1)["executions"]
         if running:
             outcome.reason = f"execution {running[0]['name']} is running; the messages stay queued"
@@ -166,7 +167,7 @@ def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
     with _sole_starter(settings, outcome) as machine:
         if machine is None:
             return outcome
-        s3 = s3io.client(settings, "s3")
+        s3 = aws.client(settings, "s3")
         original = re.sub(r"-rerun-\d+$", "", execution_id)
         files = batches.read_manifest(settings, manifest_key(settings, execution_id))
         present = []
@@ -188,7 +189,7 @@ def rerun(settings: Settings, execution_id: str) -> OrchestratorRun:
 def _start(settings: Settings, machine: str, name: str, files: list[BatchFile], outcome: OrchestratorRun) -> None:
     manifest = batches.write_manifest(settings, name, files)
     document = {"execution_id": name, "manifest_key": manifest, "files": len(files)}
-    sfn = s3io.client(settings, "stepfunctions")
+    sfn = aws.client(settings, "stepfunctions")
     try:
         started = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(document))
         outcome.execution_arn = started["executionArn"]
@@ -200,7 +201,7 @@ def _start(settings: Settings, machine: str, name: str, files: list[BatchFile], 
 
 
 def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun) -> None:
-    sqs, s3 = s3io.client(settings, "sqs"), s3io.client(settings, "s3")
+    sqs, s3 = aws.client(settings, "sqs"), aws.client(settings, "s3")
     url = queue_url(settings)
     events: list[FileEvent] = []
     used: dict[str, str] = {}  # message id -> receipt handle, deleted once the execution started

@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline_tasks.documents import BatchValidation, RunRecord, StageReport, TransformReport
 from pipeline_tasks.errors import PipelineError
+from pipeline_tasks.io import aws
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.layout import report_key, result_key, run_key, run_prefix
 from pipeline_tasks.notebooks import FAILED, STEPS, SUCCEEDED
@@ -93,7 +94,7 @@ def summarise(record: ExecutionRecord) -> ExecutionSummary:
 
 def execution_ids(settings: Settings) -> list[str]:
     """Ids of every execution with archived notebooks, in key order."""
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     paginator = s3.get_paginator("list_objects_v2")
     ids = []
     for page in paginator.paginate(Bucket=settings.bucket, Prefix=settings.runs_prefix, Delimiter="/"):
@@ -104,7 +105,7 @@ def execution_ids(settings: Settings) -> list[str]:
 
 def load(settings: Settings, execution_id: str) -> ExecutionRecord:
     """Read an execution's run records, validation result and step reports."""
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
 
     def read(key: str) -> Any:
         return s3io.get_json_or_none(s3, settings.bucket, key)
@@ -153,7 +154,7 @@ def latest(settings: Settings) -> str:
 
 def archived_keys(settings: Settings, execution_id: str) -> list[str]:
     """S3 keys of an execution's archived notebooks, HTML pages and run records, sorted."""
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     return sorted(s3io.list_keys(s3, settings.bucket, run_prefix(settings, execution_id)))
 
 
@@ -163,7 +164,7 @@ def download_notebooks(settings: Settings, execution_id: str, dest: Path | None 
     ``dest`` defaults to ``ecom-pipeline-runs`` in the system's temporary folder.
     """
     dest = dest or Path(tempfile.gettempdir()) / "ecom-pipeline-runs"
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     folder = dest / execution_id
     folder.mkdir(parents=True, exist_ok=True)
     prefix = run_prefix(settings, execution_id)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pipeline_tasks import layout
-from pipeline_tasks.io import dynamodb, published
+from pipeline_tasks.io import aws, dynamodb, published
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.runner import Execution, direct_steps, process_batch
 from pipeline_tasks.local.stack import MotoServer, provision
@@ -60,7 +60,7 @@ class Pipeline:
     def __init__(self, settings: Settings, spark: Any) -> None:
         self.settings = settings
         self.spark = spark
-        self.s3 = s3io.client(settings, "s3")
+        self.s3 = aws.client(settings, "s3")
         self.batches = 0
 
     def run_batch(self, files: list[tuple[str, bytes]]) -> Execution:
@@ -113,12 +113,12 @@ class Pipeline:
         return transform.run(self.settings, "full-recompute", spark=self.spark, full=True)
 
     def order_kpis(self) -> dict[str, dict[str, Any]]:
-        client = s3io.client(self.settings, "dynamodb")
+        client = aws.client(self.settings, "dynamodb")
         spec = transform.order_kpis_spec(self.settings)
         return {i["order_date"]: {k: _number(i[k]) for k in spec.values} for i in dynamodb.scan_items(client, spec)}
 
     def category_kpis(self) -> dict[tuple[str, str], dict[str, Any]]:
-        client = s3io.client(self.settings, "dynamodb")
+        client = aws.client(self.settings, "dynamodb")
         spec = transform.category_kpis_spec(self.settings)
         return {
             (i["category"], i["order_date"]): {k: _number(i[k]) for k in spec.values}

@@ -21,11 +21,7 @@ from deltalake.schema import Field, PrimitiveType
 
 from pipeline_tasks.contract import EVENT_TIME_COLUMN, LINEAGE_COLUMNS, Dataset
 from pipeline_tasks.errors import StepFailed
-from pipeline_tasks.io.delta_scan import files_holding as files_holding
 from pipeline_tasks.io.delta_scan import read_rows, rows_where_in
-from pipeline_tasks.io.delta_scan import scan as scan
-from pipeline_tasks.key_lookup import is_in as is_in
-from pipeline_tasks.key_lookup import may_hold as may_hold
 from pipeline_tasks.schemas import QUARANTINE_SCHEMA, staged_schema
 from pipeline_tasks.settings import Settings
 

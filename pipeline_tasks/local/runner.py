@@ -30,7 +30,7 @@ from pipeline_tasks import batches, executions, notebooks, runs
 from pipeline_tasks.batches import BatchFile
 from pipeline_tasks.contract import CATEGORY_KPIS, ORDER_KPIS, Measure, measure_of
 from pipeline_tasks.errors import PipelineError
-from pipeline_tasks.io import dynamodb
+from pipeline_tasks.io import aws, dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
 from pipeline_tasks.layout import input_key, report_key, result_key
@@ -83,7 +83,7 @@ def execution_id_for(number: int, folder: Path) -> str:
 
 def upload_batch(settings: Settings, folder: Path) -> list[str]:
     """Upload a folder's files (name order) to ``input/``; return their keys."""
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     keys = []
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         key = input_key(settings, path.name)
@@ -128,7 +128,7 @@ def pin_current(settings: Settings, keys: Sequence[str | BatchFile]) -> list[Bat
     What the orchestrator does for an event without a version id. Files already pinned
     are kept; a key not in the bucket is left unpinned (the validate step fails, naming it).
     """
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     pinned = [k if isinstance(k, BatchFile) else batches.pin(s3, settings.bucket, k) for k in keys]
     return [p or BatchFile(str(k)) for p, k in zip(pinned, keys, strict=True)]
 
@@ -140,7 +140,7 @@ class _Batch:
         self, settings: Settings, execution: Execution, run_step: StepRunner, progress: Callable[[str], None]
     ) -> None:
         self.settings, self.execution, self.run_step, self.progress = settings, execution, run_step, progress
-        self.s3 = s3io.client(settings, "s3")
+        self.s3 = aws.client(settings, "s3")
 
     def act(self, task: asl.Task, inputs: dict[str, Any]) -> Any:
         if task.key not in LOCAL_TASKS:
@@ -262,7 +262,7 @@ def _format(name: str, value: Any) -> str:
 
 def dump_kpis(settings: Settings, out: Path) -> tuple[int, int]:
     """Write ``order_kpis.csv`` and ``category_kpis.csv`` from the DynamoDB tables."""
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     counts = []
     for spec, header, name, sort in (
         (order_kpis_spec(settings), ORDER_KPI_HEADER, "order_kpis.csv", ORDER_KPIS.key),
@@ -297,7 +297,7 @@ def run_batch_through_the_flow(
             f"    {report.status}: {execution.error} "
             "(the failed step's notebook is under runs/, its log under task-logs/)"
         )
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     result = s3io.get_json_or_none(s3, settings.bucket, result_key(settings, execution.execution_id))
     if result:
         execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
@@ -315,7 +315,7 @@ def run_batch_through_the_flow(
 
 def list_bucket(settings: Settings) -> str:
     """The objects under ``input/``, ``archive/`` and ``rejected/`` (rejected ones with their reason)."""
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     lines = []
     for prefix in (settings.input_prefix, settings.archive_prefix, settings.rejected_prefix):
         keys = sorted(s3io.list_keys(s3, settings.bucket, prefix))

@@ -15,8 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from pipeline_tasks.errors import StackError
-from pipeline_tasks.io import dynamodb
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws, dynamodb
 from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
 from pipeline_tasks.local import template
 from pipeline_tasks.local.moto_cloudformation import ADMIN_KEY_ID, ADMIN_SECRET
@@ -117,12 +116,12 @@ def provision(settings: Settings) -> None:
 
     The whole pipeline's stack comes from infra/pipeline.yaml (``template.deploy``).
     """
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if settings.bucket not in existing:
         s3.create_bucket(Bucket=settings.bucket)
     s3.put_bucket_versioning(Bucket=settings.bucket, VersioningConfiguration={"Status": "Enabled"})
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     for spec in (order_kpis_spec(settings), category_kpis_spec(settings)):
         dynamodb.ensure_table(client, spec)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_tasks.errors import StackError
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws
 from pipeline_tasks.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ def deploy(
     """
     settings = settings.with_absolute_paths()
     stack_name = f"ecom-pipeline-{environment_name}"
-    cloudformation = s3io.client(settings, "cloudformation")
+    cloudformation = aws.client(settings, "cloudformation")
     bootstrap = create_stack(
         cloudformation, f"{stack_name}-bootstrap", load(BOOTSTRAP), {"EnvironmentName": environment_name}
     )
@@ -137,7 +137,7 @@ def deploy(
     body = load(template)
     if edit is not None:
         body = edit(body) or body
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     body = overlay(package(body, template.parent, s3, artifacts, stack_name), local_environment(settings))
     parameters = {"EnvironmentName": environment_name, "AlertEmail": ALERT_EMAIL, **PARAMETERS}
     outputs = create_stack(cloudformation, stack_name, body, parameters)

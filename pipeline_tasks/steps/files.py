@@ -29,6 +29,7 @@ from typing import Any
 from pipeline_tasks import batches, keys
 from pipeline_tasks.documents import BatchValidation, RejectedFile, ValidFile
 from pipeline_tasks.errors import StepFailed
+from pipeline_tasks.io import aws
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.layout import result_key
 from pipeline_tasks.settings import Settings
@@ -129,7 +130,7 @@ def _planned_rejection(
 def plan_moves(settings: Settings, result: BatchValidation | Mapping[str, Any]) -> dict[str, Any]:
     """``move_plan`` with what it needs read from S3: the destinations taken, the older versions."""
     validation = BatchValidation.of(result)
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     taken: dict[str, str | None] = {}
     older: dict[str, list[str]] = {}
     moves: tuple[tuple[Sequence[ValidFile | RejectedFile], str], ...] = (
@@ -152,7 +153,7 @@ def plan_moves(settings: Settings, result: BatchValidation | Mapping[str, Any]) 
 def read_move_plan(settings: Settings, execution_id: str) -> dict[str, Any]:
     """Read ``results/{execution_id}.json`` and return its move plan (Read-Validation-Result)."""
     key = result_key(settings, execution_id)
-    result = s3io.get_json_or_none(s3io.client(settings, "s3"), settings.bucket, key)
+    result = s3io.get_json_or_none(aws.client(settings, "s3"), settings.bucket, key)
     if result is None:
         raise StepFailed(f"no validation result s3://{settings.bucket}/{key}")
     return plan_moves(settings, BatchValidation.from_json(result))
@@ -180,7 +181,7 @@ def _execute(settings: Settings, entries: list[dict[str, Any]], destination: str
 
     A version already gone (a move retried) is not copied again; its deletes still run.
     """
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
 
     def api(version: str) -> str | None:
         return None if version == NULL_VERSION else version

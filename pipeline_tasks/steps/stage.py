@@ -31,7 +31,7 @@ from pipeline_tasks.documents import (
     ValidFile,
 )
 from pipeline_tasks.errors import StepFailed
-from pipeline_tasks.io import delta
+from pipeline_tasks.io import aws, delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.layout import report_key, result_key
 from pipeline_tasks.schemas import QUARANTINE_SCHEMA, staged_schema
@@ -366,7 +366,7 @@ def run(
     Returns:
         The stage report as JSON, as written to ``reports/{execution_id}/stage.json``.
     """
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     if valid_files is None:
         valid_files = valid_files_of(settings, s3, execution_id)
     batch = files_to_stage(settings, s3, execution_id, valid_files)

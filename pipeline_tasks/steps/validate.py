@@ -28,6 +28,7 @@ from pipeline_tasks.batches import (
 from pipeline_tasks.contract import classify
 from pipeline_tasks.documents import BatchValidation, RejectedFile, ValidFile
 from pipeline_tasks.errors import ConfigurationError, StepFailed
+from pipeline_tasks.io import aws
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.keys import key_problem
 from pipeline_tasks.layout import result_key
@@ -117,7 +118,7 @@ def run(
             raise ConfigurationError("give the batch's keys or its manifest")
         keys = read_manifest(settings, manifest_key)
     files = as_batch_files(keys)
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     verdicts, judged = [], []
     for number, file in enumerate(files, start=1):
         verdict, read = judge(s3, settings, file)

@@ -17,7 +17,7 @@ import pytest
 
 from pipeline_tasks import executions
 from pipeline_tasks.errors import StepFailed
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws
 from pipeline_tasks.local import template
 from pipeline_tasks.settings import Settings
 from tests.builders import csv_bytes, item, order, product
@@ -52,13 +52,13 @@ def without(role: str, action: str) -> Any:
 
 
 def _put(settings: Settings, files: list[tuple[str, bytes]]) -> None:
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     for name, data in files:
         s3.put_object(Bucket=settings.bucket, Key=settings.input_prefix + name, Body=data)
 
 
 def _physical_role(settings: Settings, logical: str) -> str:
-    return template.physical_ids(s3io.client(settings, "cloudformation"), "ecom-pipeline-local")[logical]
+    return template.physical_ids(aws.client(settings, "cloudformation"), "ecom-pipeline-local")[logical]
 
 
 def test_the_orchestrator_without_start_execution_fails_naming_the_action_and_its_role(tmp_path):
@@ -95,7 +95,7 @@ def test_an_event_for_a_version_already_moved_is_dropped_only_by_an_orchestrator
     role may list the bucket, 403 otherwise, as on AWS; the template's role must be the first."""
     server, settings = deployed(tmp_path, None if list_bucket else without("OrchestratorRole", "s3:ListBucket"))
     try:
-        s3, sqs = s3io.client(settings, "s3"), s3io.client(settings, "sqs")
+        s3, sqs = aws.client(settings, "s3"), aws.client(settings, "sqs")
         s3.put_object(Bucket=settings.bucket, Key="input/orders.csv", Body=BATCH[1][1])
         events = sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
         [body] = [m["Body"] for m in events["Messages"] if "Records" in json.loads(m["Body"])]
@@ -120,7 +120,7 @@ def test_the_whole_flow_runs_under_the_template_roles_and_a_duplicate_event_afte
     server, settings = deployed(tmp_path)
     try:
         _put(settings, BATCH)
-        sqs = s3io.client(settings, "sqs")
+        sqs = aws.client(settings, "sqs")
         events = sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
         bodies = [m["Body"] for m in events["Messages"] if "Records" in json.loads(m["Body"])]  # not s3:TestEvent
         assert len(bodies) == len(BATCH)

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 import pytest
 
 from pipeline_tasks import executions, orchestrator
-from pipeline_tasks.io import delta, dynamodb
+from pipeline_tasks.io import aws, delta, delta_scan, dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.keys import copy_source
 from pipeline_tasks.settings import Settings
@@ -38,13 +38,13 @@ def stack(tmp_path):
 
 
 def _put(settings: Settings, files: list[tuple[str, bytes]]) -> None:
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     for name, data in files:
         s3.put_object(Bucket=settings.bucket, Key=settings.input_prefix + name, Body=data)
 
 
 def _keys(settings: Settings, prefix: str) -> list[str]:
-    return sorted(s3io.list_keys(s3io.client(settings, "s3"), settings.bucket, prefix))
+    return sorted(s3io.list_keys(aws.client(settings, "s3"), settings.bucket, prefix))
 
 
 def _run(settings: Settings) -> executions.ExecutionReport:
@@ -54,7 +54,7 @@ def _run(settings: Settings) -> executions.ExecutionReport:
 
 
 def _kpis(settings: Settings) -> tuple[dict, dict]:
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     order_spec, category_spec = transform.order_kpis_spec(settings), transform.category_kpis_spec(settings)
     number = lambda v: __import__("decimal").Decimal(str(v))  # noqa: E731
     orders = {
@@ -69,7 +69,7 @@ def _kpis(settings: Settings) -> tuple[dict, dict]:
 
 def _subscribe(settings: Settings, topic_name: str) -> str:
     """An SQS queue subscribed to a topic, to read what the state machine published."""
-    sns, sqs = s3io.client(settings, "sns"), s3io.client(settings, "sqs")
+    sns, sqs = aws.client(settings, "sns"), aws.client(settings, "sqs")
     topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":" + topic_name))
     url = sqs.create_queue(QueueName=f"{topic_name}-inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -78,7 +78,7 @@ def _subscribe(settings: Settings, topic_name: str) -> str:
 
 
 def _messages(settings: Settings, url: str) -> list[str]:
-    sqs = s3io.client(settings, "sqs")
+    sqs = aws.client(settings, "sqs")
     bodies = []
     for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         body = json.loads(message["Body"])
@@ -98,7 +98,7 @@ BATCH = [
 def test_a_failed_task_fails_the_execution_notifies_and_a_rerun_succeeds(stack):
     failures = _subscribe(stack, stack.failure_topic_name)
     # Break the orders table: the staging task cannot open it.
-    s3 = s3io.client(stack, "s3")
+    s3 = aws.client(stack, "s3")
     broken_log = "staging/orders/_delta_log/00000000000000000000.json"
     s3.put_object(Bucket=stack.bucket, Key=broken_log, Body=b"{not json")
     _put(stack, BATCH)
@@ -149,7 +149,7 @@ ODD_INVALID = {
 
 @pytest.mark.spark
 def test_any_key_ends_in_archive_or_rejected_through_the_state_machine(stack):
-    s3 = s3io.client(stack, "s3")
+    s3 = aws.client(stack, "s3")
     for key, data in [*ODD_VALID.items(), *((k, d) for k, (d, _) in ODD_INVALID.items())]:
         s3.put_object(Bucket=stack.bucket, Key=key, Body=data)
     report = _run(stack)
@@ -169,7 +169,7 @@ def test_any_key_ends_in_archive_or_rejected_through_the_state_machine(stack):
 
 
 def _wait_for_state(settings: Settings, execution_arn: str, state: str, timeout: float = 600) -> None:
-    sfn = s3io.client(settings, "stepfunctions")
+    sfn = aws.client(settings, "stepfunctions")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
@@ -184,12 +184,12 @@ def _wait_for_state(settings: Settings, execution_arn: str, state: str, timeout:
 def _staged_order_ids(settings: Settings) -> list[int]:
     table = delta.open_table(settings.table_uri("orders"), delta.storage_options(settings))
     assert table is not None
-    return sorted(delta.read_rows(table, ["order_id"]).column("order_id").to_pylist())
+    return sorted(delta_scan.read_rows(table, ["order_id"]).column("order_id").to_pylist())
 
 
 @pytest.mark.spark
 def test_a_version_uploaded_during_a_run_stays_in_input_and_the_next_batch_processes_it(stack):
-    s3 = s3io.client(stack, "s3")
+    s3 = aws.client(stack, "s3")
     first = csv_bytes("orders", [order(1, "2024-03-01 10:00:00")])
     changed = csv_bytes("orders", [order(1, "2024-03-01 10:00:00", status="Returned"), order(2, "2024-03-02 11:00:00")])
     _put(stack, [("products.csv", BATCH[0][1]), ("orders_part1.csv", first)])
@@ -228,7 +228,7 @@ def test_a_version_uploaded_during_a_run_stays_in_input_and_the_next_batch_proce
 
 
 def test_the_local_state_machine_copies_an_encoded_source_and_refuses_a_raw_one_as_aws_does(stack):
-    s3, sfn = s3io.client(stack, "s3"), s3io.client(stack, "stepfunctions")
+    s3, sfn = aws.client(stack, "s3"), aws.client(stack, "stepfunctions")
     key = "input/orders #1 + 100% é日本?.csv"
     version = s3.put_object(Bucket=stack.bucket, Key=key, Body=b"v1")["VersionId"]
     s3.put_object(Bucket=stack.bucket, Key=key, Body=b"v2")
@@ -266,7 +266,7 @@ def test_a_batch_of_invalid_files_only_rejects_them_and_succeeds(stack):
     assert report.states == [*FLOW, "NoValidFiles"]
     assert _keys(stack, "input/") == []
     assert _keys(stack, "rejected/") == ["rejected/junk.csv", "rejected/orders_bad.csv"]
-    head = s3io.client(stack, "s3").head_object(Bucket=stack.bucket, Key="rejected/orders_bad.csv")
+    head = aws.client(stack, "s3").head_object(Bucket=stack.bucket, Key="rejected/orders_bad.csv")
     assert "missing required column" in head["Metadata"]["rejection-reason"]
 
 
@@ -285,7 +285,7 @@ def test_two_triggers_at_once_start_one_execution(stack):
     other = next(o for o in outcomes if not o["started"])
     assert "lock" in other["reason"] or "running" in other["reason"] or "no new file" in other["reason"]
     executions.follow(stack, started[0]["execution_arn"], progress=lambda _: None)
-    sfn = s3io.client(stack, "stepfunctions")
+    sfn = aws.client(stack, "stepfunctions")
     assert len(sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]) == 1
 
 
@@ -302,7 +302,7 @@ def test_while_an_execution_runs_the_messages_stay_queued(stack):
 
 
 def test_duplicate_s3_events_for_one_object_make_one_file(stack):
-    sqs = s3io.client(stack, "sqs")
+    sqs = aws.client(stack, "sqs")
     _put(stack, [("junk.csv", b"x\n1\n")])
     [message] = [
         m
@@ -310,7 +310,7 @@ def test_duplicate_s3_events_for_one_object_make_one_file(stack):
         if "junk.csv" in m["Body"]
     ]
     [record] = json.loads(message["Body"])["Records"]  # as AWS sends it: the version created, a sequencer
-    head = s3io.client(stack, "s3").head_object(Bucket=stack.bucket, Key="input/junk.csv")
+    head = aws.client(stack, "s3").head_object(Bucket=stack.bucket, Key="input/junk.csv")
     assert record["s3"]["object"]["versionId"] == head["VersionId"] and record["s3"]["object"]["sequencer"]
     sqs.send_message(QueueUrl=stack.queue_url, MessageBody=message["Body"])  # SQS delivers at least once
     outcome = executions.invoke_orchestrator(stack)
@@ -323,7 +323,7 @@ def test_duplicate_s3_events_for_one_object_make_one_file(stack):
 
 
 def test_two_uploads_of_one_name_before_a_trigger_make_one_file_of_the_newest(stack):
-    s3 = s3io.client(stack, "s3")
+    s3 = aws.client(stack, "s3")
     s3.put_object(Bucket=stack.bucket, Key="input/junk.csv", Body=b"x\n1\n")
     newest = s3.put_object(Bucket=stack.bucket, Key="input/junk.csv", Body=b"y\n2\n")["VersionId"]
     outcome = executions.invoke_orchestrator(stack)
@@ -350,7 +350,7 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(tmp_path):
 
     server, settings = deployed(tmp_path, edit=quick_redrive)
     try:
-        sqs = s3io.client(settings, "sqs")
+        sqs = aws.client(settings, "sqs")
         sqs.send_message(QueueUrl=settings.queue_url, MessageBody="this is not an S3 event")
         dlq = sqs.get_queue_url(QueueName=settings.dead_letter_queue_name)["QueueUrl"]
         for _ in range(3):
@@ -374,7 +374,7 @@ def test_local_up_leaves_a_stack_that_commands_attach_to_and_down_stops(tmp_path
         assert local_stack.attached(state_dir)["pid"] == started["pid"]
         attached = local_stack.attached_settings({}, state_dir=state_dir)
         assert attached.aws_endpoint_url == started["endpoint"] and attached.state_machine_arn
-        sqs = s3io.client(attached, "sqs")
+        sqs = aws.client(attached, "sqs")
         assert sqs.get_queue_url(QueueName=attached.dead_letter_queue_name)["QueueUrl"]
         with pytest.raises(Exception, match="already runs"):
             local_stack.up(Settings(), state_dir=state_dir)

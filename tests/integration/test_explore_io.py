@@ -11,8 +11,7 @@ import pytest
 
 from pipeline_tasks import explore
 from pipeline_tasks.errors import ConfigurationError
-from pipeline_tasks.io import dynamodb
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws, dynamodb
 from pipeline_tasks.steps.transform import category_kpis_spec, order_kpis_spec
 
 pytestmark = [pytest.mark.aws]
@@ -65,7 +64,7 @@ def _category_item(row):
 
 @pytest.fixture
 def seeded(settings):
-    resource = s3io.resource(settings, "dynamodb")
+    resource = aws.resource(settings, "dynamodb")
     for row in ORDERS:
         resource.Table(settings.order_kpis_table).put_item(Item={**_order_item(row), **EXTRA})
     for row in CATEGORIES:
@@ -137,7 +136,7 @@ def test_a_range_that_ends_before_it_starts_is_refused(seeded):
 )
 def test_query_range(seeded, partition, low, high, index, expected):
     spec = category_kpis_spec(seeded)
-    client = s3io.client(seeded, "dynamodb")
+    client = aws.client(seeded, "dynamodb")
     items = dynamodb.query_range(client, spec, partition, low, high, index=spec.inverted_index if index else None)
     assert [spec.key_of(item) for item in items] == expected
     assert all(item.keys() == {*spec.key, *spec.values, *EXTRA} for item in items)
@@ -145,13 +144,13 @@ def test_query_range(seeded, partition, low, high, index, expected):
 
 def test_a_table_without_the_index_takes_writes_and_per_category_reads(settings):
     """A CategoryKPIs table created before the index existed."""
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     client.delete_table(TableName=settings.category_kpis_table)
     client.get_waiter("table_not_exists").wait(TableName=settings.category_kpis_table)
     dynamodb.ensure_table(client, replace(category_kpis_spec(settings), inverted_index=None))
 
     spec = category_kpis_spec(settings)
-    dynamodb.write_diff(s3io.resource(settings, "dynamodb"), spec, [_category_item(r) for r in CATEGORIES], [], EXTRA)
+    dynamodb.write_diff(aws.resource(settings, "dynamodb"), spec, [_category_item(r) for r in CATEGORIES], [], EXTRA)
 
     frame = explore.category_kpis(settings, START, END, ["Jeans"])
     pd.testing.assert_frame_equal(frame, _expected_categories(CATEGORIES[1:3]))
@@ -160,7 +159,7 @@ def test_a_table_without_the_index_takes_writes_and_per_category_reads(settings)
 
 
 def test_provisioned_tables_and_their_indexes(settings):
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     orders = client.describe_table(TableName=settings.order_kpis_table)["Table"]
     categories = client.describe_table(TableName=settings.category_kpis_table)["Table"]
     assert orders.get("GlobalSecondaryIndexes", []) == []
@@ -172,7 +171,7 @@ def test_provisioned_tables_and_their_indexes(settings):
 
 
 def test_reads_for_a_diff_return_the_key_and_kpi_values_only(seeded):
-    client = s3io.client(seeded, "dynamodb")
+    client = aws.client(seeded, "dynamodb")
     spec = category_kpis_spec(seeded)
     keys = [("Jeans", "2025-03-01"), ("Unknown", "2025-03-10"), ("Jeans", "2025-03-02")]  # the last one is missing
 
@@ -189,7 +188,7 @@ def test_reads_for_a_diff_return_the_key_and_kpi_values_only(seeded):
 
 def test_a_diff_spread_over_several_batch_writers_lands_exactly(seeded):
     """More than one BatchWriteItem per writer: every put lands, every delete goes, the rest stays."""
-    client = s3io.client(seeded, "dynamodb")
+    client = aws.client(seeded, "dynamodb")
     spec = category_kpis_spec(seeded)
     puts = [
         {
@@ -203,7 +202,7 @@ def test_a_diff_spread_over_several_batch_writers_lands_exactly(seeded):
     ]
     deletes = [spec.key_of(_category_item(row)) for row in CATEGORIES[:2]]
 
-    dynamodb.write_diff(s3io.resource(seeded, "dynamodb"), spec, puts, deletes, EXTRA)
+    dynamodb.write_diff(aws.resource(seeded, "dynamodb"), spec, puts, deletes, EXTRA)
 
     stored = {spec.key_of(item): item for item in dynamodb.scan_items(client, spec, spec.diffed)}
     kept = {spec.key_of(_category_item(row)): _category_item(row) for row in CATEGORIES[2:]}

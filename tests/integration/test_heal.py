@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pipeline_tasks import layout
-from pipeline_tasks.io import dynamodb
+from pipeline_tasks.io import aws, dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.steps import transform
 from tests.builders import csv_bytes, item, order, product
@@ -63,10 +63,10 @@ def _assert_tables_equal_the_reference(pipeline: Any, files: list[tuple[str, byt
 def test_an_emptied_table_is_filled_again_by_the_next_batch(pipeline, settings):
     pipeline.run_and_check([FIRST])
     spec = transform.category_kpis_spec(settings)
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     keys = [spec.key_of(i) for i in dynamodb.scan_items(client, spec, spec.key)]
     assert len(keys) == 3
-    dynamodb.write_diff(s3io.resource(settings, "dynamodb"), spec, [], keys, {})  # emptied by hand
+    dynamodb.write_diff(aws.resource(settings, "dynamodb"), spec, [], keys, {})  # emptied by hand
 
     execution = pipeline.run_batch(OTHER_DAY)
 
@@ -93,7 +93,7 @@ def test_an_emptied_table_is_filled_again_by_the_next_batch(pipeline, settings):
 
 def test_a_table_recreated_with_an_older_copy_is_repaired(pipeline, settings):
     spec = transform.category_kpis_spec(settings)
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     pipeline.run_batch(FIRST)
     older = list(dynamodb.scan_items(client, spec))  # a backup, with every attribute
     changed = [("order_items_fix.csv", csv_bytes("order_items", [item(2, 1, pid=2, price="6.75")]))]
@@ -103,7 +103,7 @@ def test_a_table_recreated_with_an_older_copy_is_repaired(pipeline, settings):
     client.delete_table(TableName=spec.name)
     client.get_waiter("table_not_exists").wait(TableName=spec.name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     dynamodb.ensure_table(client, spec)
-    dynamodb.write_diff(s3io.resource(settings, "dynamodb"), spec, older, [], {})
+    dynamodb.write_diff(aws.resource(settings, "dynamodb"), spec, older, [], {})
     assert len(older) == 3 and pipeline.category_kpis() != reference_kpis(FIRST + changed)[1]
 
     execution = pipeline.run_batch(OTHER_DAY)
@@ -126,7 +126,7 @@ def test_a_table_recreated_with_an_older_copy_is_repaired(pipeline, settings):
 def test_an_item_edited_in_place_is_found_by_reconcile_only(pipeline, settings, tmp_path):
     spec = transform.category_kpis_spec(settings)
     pipeline.run_and_check([FIRST])
-    table = s3io.resource(settings, "dynamodb").Table(spec.name)
+    table = aws.resource(settings, "dynamodb").Table(spec.name)
     table.update_item(
         Key={"category": "Tops", "order_date": "2024-03-01"},
         UpdateExpression="SET daily_revenue = :v",
@@ -170,9 +170,9 @@ def test_an_item_edited_in_place_is_found_by_reconcile_only(pipeline, settings, 
 def test_without_the_record_a_failed_check_recomputes_every_day(pipeline, settings):
     pipeline.run_and_check([FIRST])
     spec = transform.category_kpis_spec(settings)
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     keys = [spec.key_of(i) for i in dynamodb.scan_items(client, spec, spec.key)]
-    dynamodb.write_diff(s3io.resource(settings, "dynamodb"), spec, [], keys, {})
+    dynamodb.write_diff(aws.resource(settings, "dynamodb"), spec, [], keys, {})
     pipeline.s3.delete_object(Bucket=settings.bucket, Key=layout.record_key(settings))
 
     execution = pipeline.run_batch(OTHER_DAY)
@@ -208,9 +208,9 @@ def test_an_older_record_put_back_is_not_repaired_from(pipeline, settings):
     pipeline.run_batch(changed)
     pipeline.s3.put_object(Bucket=settings.bucket, Key=key, Body=older)
     spec = transform.category_kpis_spec(settings)
-    client = s3io.client(settings, "dynamodb")
+    client = aws.client(settings, "dynamodb")
     keys = [spec.key_of(i) for i in dynamodb.scan_items(client, spec, spec.key)]
-    dynamodb.write_diff(s3io.resource(settings, "dynamodb"), spec, [], keys, {})
+    dynamodb.write_diff(aws.resource(settings, "dynamodb"), spec, [], keys, {})
 
     execution = pipeline.run_batch(OTHER_DAY)
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from pipeline_tasks import layout
-from pipeline_tasks.io import delta
+from pipeline_tasks.io import aws, delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.steps import stage, transform
 from pipeline_tasks.steps.transform import compute as transform_compute
@@ -73,7 +73,7 @@ def test_sentinel_dates_are_carried_or_excluded_and_a_correction_moves_the_order
 
 
 def _stage_and_transform(settings, spark, execution_id, files, event_time):
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     entries = []
     for name, data in files:
         key = settings.input_prefix + name

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pipeline_tasks import batches
+from pipeline_tasks.io import aws
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.keys import MAX_KEY_BYTES
 from pipeline_tasks.local.runner import direct_steps, process_batch
@@ -17,21 +18,21 @@ pytestmark = [pytest.mark.aws]
 
 
 def _versions(settings: Settings, key: str) -> list[str]:
-    listed = s3io.client(settings, "s3").list_object_versions(Bucket=settings.bucket, Prefix=key)
+    listed = aws.client(settings, "s3").list_object_versions(Bucket=settings.bucket, Prefix=key)
     return [v["VersionId"] for v in listed.get("Versions", []) if v["Key"] == key]
 
 
 def _body(settings: Settings, key: str) -> tuple[bytes, dict[str, Any]]:
-    answer = s3io.client(settings, "s3").get_object(Bucket=settings.bucket, Key=key)
+    answer = aws.client(settings, "s3").get_object(Bucket=settings.bucket, Key=key)
     return answer["Body"].read(), answer["Metadata"]
 
 
 def _keys(settings: Settings, prefix: str) -> list[str]:
-    return sorted(s3io.list_keys(s3io.client(settings, "s3"), settings.bucket, prefix))
+    return sorted(s3io.list_keys(aws.client(settings, "s3"), settings.bucket, prefix))
 
 
 def test_a_version_uploaded_after_validation_stays_in_input_for_the_next_batch(settings):
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     v1 = s3.put_object(Bucket=settings.bucket, Key="input/junk.csv", Body=b"x\n1\n")["VersionId"]
     steps = direct_steps(settings)
 
@@ -57,7 +58,7 @@ def test_a_version_uploaded_after_validation_stays_in_input_for_the_next_batch(s
 
 
 def test_older_versions_are_kept_beside_the_newest_and_none_comes_back_to_input(settings):
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     versions = []
     for body in (b"a\n1\n", b"b\n2\n", b"c\n3\n"):  # three exports of one name before a batch ran
         versions.append(s3.put_object(Bucket=settings.bucket, Key="input/junk.csv", Body=body)["VersionId"])
@@ -77,7 +78,7 @@ def test_older_versions_are_kept_beside_the_newest_and_none_comes_back_to_input(
 
 
 def test_a_key_at_the_limit_is_moved_under_a_shortened_name_that_keeps_the_original(settings):
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     key = "input/" + "日" * ((MAX_KEY_BYTES - len("input/.csv")) // 3) + ".csv"
     assert len(key.encode()) == MAX_KEY_BYTES
     s3.put_object(Bucket=settings.bucket, Key=key, Body=b"x\n1\n")
@@ -91,7 +92,7 @@ def test_a_key_at_the_limit_is_moved_under_a_shortened_name_that_keeps_the_origi
 
 
 def test_an_older_version_a_failed_execution_pinned_waits_for_its_rerun(settings):
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     first = s3.put_object(Bucket=settings.bucket, Key="input/junk.csv", Body=b"a\n1\n")["VersionId"]
     # Batch A pinned the first upload and failed before moving it.
     batches.write_manifest(settings, "a", [batches.BatchFile("input/junk.csv", first, "2025-03-01T09:00:00Z")])

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS, UNKNOWN, Dataset
 from pipeline_tasks.errors import StepFailed
-from pipeline_tasks.io import delta
+from pipeline_tasks.io import delta, delta_scan
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.transforms.cleaning import is_valid_product
 from pipeline_tasks.transforms.incremental import PRODUCT_CATEGORY_COLUMNS, product_categories
@@ -67,45 +67,48 @@ def lake(request, tmp_path):
 def test_read_rows_restores_partition_values(lake):
     uri, options = lake
     table = _table(uri("orders"), ORDERS, _orders(), options)
-    rows = delta.read_rows(table, ["order_id", "year", "month"]).sort_by("order_id").to_pylist()
+    rows = delta_scan.read_rows(table, ["order_id", "year", "month"]).sort_by("order_id").to_pylist()
     assert rows == [
         {"order_id": 1, "year": 2024, "month": 4},
         {"order_id": 2, "year": 2024, "month": 3},
         {"order_id": 3, "year": None, "month": None},
         {"order_id": 4, "year": 2024, "month": 5},
     ]
-    march = delta.read_rows(table, ["order_id"], pruning=[("year", "=", 2024), ("month", "=", 3)])
+    march = delta_scan.read_rows(table, ["order_id"], pruning=[("year", "=", 2024), ("month", "=", 3)])
     assert march.column("order_id").to_pylist() == [2]
-    wanted = delta.read_rows(table, ["order_id", "created_at"], pc.field("order_id").isin([1, 4, 99]))
+    wanted = delta_scan.read_rows(table, ["order_id", "created_at"], pc.field("order_id").isin([1, 4, 99]))
     assert sorted(wanted.column("order_id").to_pylist()) == [1, 4]
-    assert delta.read_rows(table, ["order_id"], pc.field("order_id").isin([99])).num_rows == 0
+    assert delta_scan.read_rows(table, ["order_id"], pc.field("order_id").isin([99])).num_rows == 0
 
 
 def test_files_holding_names_exactly_the_files_with_those_keys(lake):
     uri, options = lake
     table = _table(uri("order_items"), ORDER_ITEMS, _items(), options)
-    ids_by_file = {file: set(rows.column("order_id").to_pylist()) for file, rows in delta.scan(table, ["order_id"])}
+    ids_by_file = {
+        file: set(rows.column("order_id").to_pylist()) for file, rows in delta_scan.scan(table, ["order_id"])
+    }
     assert sorted(ids_by_file) == sorted(table.file_uris())
     for wanted in ([1], [2, 4], [3], [99], []):
         expected = sorted(file for file, ids in ids_by_file.items() if ids & set(wanted))
-        assert sorted(delta.files_holding(table, "order_id", wanted)) == expected, wanted
-    assert len(delta.files_holding(table, "order_id", [1])) == 2  # April and May
+        assert sorted(delta_scan.files_holding(table, "order_id", wanted)) == expected, wanted
+    assert len(delta_scan.files_holding(table, "order_id", [1])) == 2  # April and May
 
 
 def test_key_lookups_read_only_the_files_whose_statistics_admit_a_key(lake):
     uri, options = lake
     table = _table(uri("order_items"), ORDER_ITEMS, _items(), options)
-    rows = delta.read_rows(table, ["id", "order_id", "month"]).to_pylist()
+    rows = delta_scan.read_rows(table, ["id", "order_id", "month"]).to_pylist()
     for wanted in ([1], [2, 4, 99], [8], [99, 100], []):
         expected = sorted((r["id"], r["month"]) for r in rows if r["id"] in wanted)
-        found = delta.rows_where_in(table, ["id", "month"], "id", wanted)
+        found = delta_scan.rows_where_in(table, ["id", "month"], "id", wanted)
         assert sorted(zip(*found.to_pydict().values(), strict=True)) == expected, wanted
     # Keys above every key of the table (new rows of a batch) need no read at all.
-    assert list(delta.scan(table, ["id"], holding=("id", pa.array([9, 10])))) == []
+    assert list(delta_scan.scan(table, ["id"], holding=("id", pa.array([9, 10])))) == []
     ranges = {
-        uri: (pc.min(r.column("id")).as_py(), pc.max(r.column("id")).as_py()) for uri, r in delta.scan(table, ["id"])
+        uri: (pc.min(r.column("id")).as_py(), pc.max(r.column("id")).as_py())
+        for uri, r in delta_scan.scan(table, ["id"])
     }
-    read = [uri for uri, _ in delta.scan(table, ["id"], holding=("id", pa.array([3])))]
+    read = [uri for uri, _ in delta_scan.scan(table, ["id"], holding=("id", pa.array([3])))]
     assert sorted(read) == sorted(uri for uri, (low, high) in ranges.items() if low <= 3 <= high)
     assert len(read) < len(ranges)
 
@@ -142,7 +145,7 @@ def test_scan_reads_partition_values_that_need_escaping(lake):
         {"id": ["1", "2"], "department": ["Personal Care", "Women"], "cost": ["1", "1"], "retail_price": ["2", "2"]},
     )
     table = _table(uri("products"), PRODUCTS, products, options)
-    rows = delta.read_rows(table, ["id", "department"]).sort_by("id").to_pylist()
+    rows = delta_scan.read_rows(table, ["id", "department"]).sort_by("id").to_pylist()
     assert rows == [{"id": 1, "department": "Personal Care"}, {"id": 2, "department": "Women"}]
 
 
@@ -206,7 +209,7 @@ def test_a_batch_of_new_keys_is_appended_and_one_with_existing_keys_merged(lake)
     merged = delta.merge_rows(orders, mixed, ORDERS)
     assert (merged.inserted, merged.updated, merged.unchanged) == (1, 1, 1)
     assert orders.history(1)[0]["operation"] == "MERGE"
-    rows = delta.read_rows(orders, ["order_id", "month"]).sort_by("order_id").to_pylist()
+    rows = delta_scan.read_rows(orders, ["order_id", "month"]).sort_by("order_id").to_pylist()
     assert [(r["order_id"], r["month"]) for r in rows] == [(1, 4), (2, 4), (3, None), (4, 5), (5, 3), (6, 7), (7, 3)]
 
 
@@ -244,7 +247,7 @@ def test_a_table_staged_before_event_times_gets_the_column_and_any_dated_row_rep
     )
     result = delta.merge_rows(table, dated, ORDERS)
     assert result.updated == 2
-    rows = delta.read_rows(table, ["order_id", "user_id", "_event_time"]).sort_by("order_id").to_pylist()
+    rows = delta_scan.read_rows(table, ["order_id", "user_id", "_event_time"]).sort_by("order_id").to_pylist()
     assert [(r["order_id"], r["user_id"], r["_event_time"]) for r in rows] == [(1, 7, when), (2, 8, when)]
     # An older file's rows, rerun now, change nothing.
     stale = stage_rows(
@@ -258,4 +261,7 @@ def test_a_table_staged_before_event_times_gets_the_column_and_any_dated_row_rep
         event_time=datetime(2025, 1, 1, tzinfo=UTC),
     )
     assert (delta.merge_rows(table, stale, ORDERS).older, table.version()) == (1, table.version())
-    assert delta.read_rows(table, ["order_id", "user_id"]).sort_by("order_id").column("user_id").to_pylist() == [7, 8]
+    assert delta_scan.read_rows(table, ["order_id", "user_id"]).sort_by("order_id").column("user_id").to_pylist() == [
+        7,
+        8,
+    ]

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pipeline_tasks import csv_reader
-from pipeline_tasks.io import delta
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws, delta
 from pipeline_tasks.steps import stage
 from tests.builders import csv_bytes, item, order
 from tests.reference import KEYS, REQUIRED, Reference
@@ -95,7 +94,7 @@ BATCH = [
 
 
 def _put(settings, files):
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     entries = []
     for name, data, when in files:
         key = settings.input_prefix + name

@@ -7,7 +7,7 @@ import pytest
 from deltalake import DeltaTable
 
 from pipeline_tasks import layout
-from pipeline_tasks.io import delta
+from pipeline_tasks.io import aws, delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.runner import direct_steps, process_batch
 from pipeline_tasks.steps import stage, transform, validate
@@ -20,7 +20,7 @@ ORDERS_HEADER = "order_id,user_id,status,created_at,returned_at,shipped_at,deliv
 
 
 def _put(settings, files):
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     keys = []
     for name, data in files:
         key = settings.input_prefix + name
@@ -50,7 +50,7 @@ def test_validation_result_document_and_staging_funnel(settings):
         ],
     )
     result = validate.run(settings, "exec-1", keys)
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     assert s3io.get_json(s3, settings.bucket, "results/exec-1.json") == result
     assert [f["key"] for f in result["valid_files"]] == ["input/orders_messy.csv", "input/orders_later.csv"]
     assert result["valid_files"][0]["rows_not_staged"] == {"wrong_field_count": 1, "non_integer_key": 1}
@@ -109,7 +109,7 @@ def test_invalid_files_are_rejected_with_their_reason(settings):
     keys = _put(settings, [("order_items_bad.csv", b"id,order_id\n1,2\n"), ("products.csv", b"")])
     execution = process_batch(settings, "exec-r", keys, steps=direct_steps(settings), progress=lambda _: None)
     assert execution.status == "SUCCEEDED"
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     assert list(s3io.list_keys(s3, settings.bucket, "input/")) == []
     assert sorted(s3io.list_keys(s3, settings.bucket, "rejected/")) == [
         "rejected/order_items_bad.csv",
@@ -128,7 +128,7 @@ def test_a_failed_execution_leaves_its_files_for_a_rerun(pipeline, settings):
         ("junk.csv", b"whatever"),
     ]
     keys = _put(settings, files)
-    dynamodb = s3io.client(settings, "dynamodb")
+    dynamodb = aws.client(settings, "dynamodb")
     dynamodb.delete_table(TableName=settings.category_kpis_table)  # the transform's write will fail
 
     failed = process_batch(
@@ -182,14 +182,14 @@ def test_a_run_that_fails_while_writing_has_its_days_read_back_from_dynamodb(pip
         ("order_items.csv", csv_bytes("order_items", [item(1, 1, pid=1), item(2, 2, pid=2, price="4.5")])),
     ]
     pipeline.run_batch(first)
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     checkpoint = s3io.get_json(s3, settings.bucket, layout.checkpoint_key(settings))
     assert checkpoint["published"]["dirty_days"] == []
 
     # Only Tops changes; the Jeans item on the same day is left as it was.
     second = [("order_items_2.csv", csv_bytes("order_items", [item(1, 1, pid=1, price="7.25")]))]
     keys = _put(settings, second)
-    s3io.client(settings, "dynamodb").delete_table(TableName=settings.category_kpis_table)
+    aws.client(settings, "dynamodb").delete_table(TableName=settings.category_kpis_table)
     steps = direct_steps(settings, pipeline.spark)
     failed = process_batch(settings, "exec-w1", keys, steps=steps, progress=lambda _: None)
     assert failed.status == "FAILED" and "ResourceNotFoundException" in failed.error
@@ -219,7 +219,7 @@ def test_without_its_published_record_the_transform_reads_dynamodb_until_a_full_
     pipeline.run_batch(
         [("orders.csv", csv_bytes("orders", [order(1)])), ("order_items.csv", csv_bytes("order_items", [item(1, 1)]))]
     )
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     s3.delete_object(Bucket=settings.bucket, Key=layout.record_key(settings))
 
     second = pipeline.run_batch([("order_items_2.csv", csv_bytes("order_items", [item(1, 1, price="3.10")]))])

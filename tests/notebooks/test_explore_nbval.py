@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws
 from pipeline_tasks.local import lab
 from pipeline_tasks.settings import Settings
 
@@ -39,7 +39,7 @@ def test_the_explore_notebooks_match_their_committed_outputs(seeded):
 
 
 def test_a_changed_kpi_makes_nbval_fail(seeded):
-    table = s3io.client(seeded, "dynamodb")
+    table = aws.client(seeded, "dynamodb")
     key = {"order_date": {"S": "2025-03-08"}}
     before = table.get_item(TableName=seeded.order_kpis_table, Key=key, ConsistentRead=True)["Item"]
     revenue = Decimal(before["total_revenue"]["N"])

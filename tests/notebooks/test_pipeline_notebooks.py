@@ -10,6 +10,7 @@ import pytest
 
 from pipeline_tasks import errors, layout, notebooks
 from pipeline_tasks.documents import BatchValidation, RunRecord, TransformReport
+from pipeline_tasks.io import aws
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local import lab
 
@@ -27,7 +28,7 @@ def test_the_pipeline_notebooks_run_with_their_default_parameters(settings, tmp_
         copy = tmp_path / f"{name}.ipynb"
         shutil.copy(REPO / "notebooks" / "pipeline" / copy.name, copy)
         lab.execute_in_place(settings, copy)
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     result = BatchValidation.from_json(
         s3io.get_json(s3, settings.bucket, layout.result_key(settings, lab.SAMPLE_EXECUTION))
     )
@@ -46,7 +47,7 @@ def test_a_failed_step_is_archived_with_the_error_in_its_notebook(settings):
     with pytest.raises(errors.StepFailed, match="no validation result") as caught:
         notebooks.run_step(settings, "stage", {"execution_id": "never-validated"})
     assert caught.value.exit_code == 4
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     record = RunRecord.from_json(
         s3io.get_json(s3, settings.bucket, layout.run_key(settings, "never-validated", "20_stage.json"))
     )

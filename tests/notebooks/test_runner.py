@@ -12,6 +12,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from pipeline_tasks import errors, layout, notebooks
 from pipeline_tasks.cli import main
 from pipeline_tasks.documents import RunRecord
+from pipeline_tasks.io import aws
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
 
@@ -32,20 +33,20 @@ def _notebooks_dir(tmp_path: Path, *sources: str) -> Path:
 
 
 def _archived(settings: Settings, execution_id: str) -> dict[str, str]:
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     prefix = layout.run_key(settings, execution_id, "")
     return {key[len(prefix) :]: key for key in s3io.list_keys(s3, settings.bucket, prefix)}
 
 
 def _record(settings: Settings, execution_id: str) -> RunRecord:
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     return RunRecord.from_json(
         s3io.get_json(s3, settings.bucket, layout.run_key(settings, execution_id, "10_validate.json"))
     )
 
 
 def _executed_text(settings: Settings, execution_id: str) -> str:
-    s3 = s3io.client(settings, "s3")
+    s3 = aws.client(settings, "s3")
     key = layout.run_key(settings, execution_id, "10_validate.ipynb")
     return s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read().decode()
 
@@ -82,7 +83,7 @@ def test_a_failing_cell_is_archived_visible_and_maps_our_errors_to_their_exit_co
     assert any(o.get("ename") == "InvalidFile" for c in failing for o in c.outputs)
     assert "papermill-error-cell-tag" in executed.cells[0].metadata.get("tags", [])  # the banner at the top
     html = (
-        s3io.client(settings, "s3")
+        aws.client(settings, "s3")
         .get_object(Bucket=settings.bucket, Key=layout.run_key(settings, "bad-1", "10_validate.html"))["Body"]
         .read()
     )

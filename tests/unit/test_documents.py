@@ -23,6 +23,7 @@ from pipeline_tasks.documents import (
     TransformReport,
     ValidFile,
 )
+from pipeline_tasks.io import aws
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io.s3 import LocalSource
 from pipeline_tasks.settings import Settings
@@ -184,7 +185,7 @@ def test_the_run_record_is_the_runs_fields_and_round_trips(tmp_path):
 def test_an_archived_run_record_round_trips(settings, tmp_path):
     run = notebooks._new_run(settings, "stage", tmp_path / "20_stage.ipynb", {"execution_id": "e-2", "x": [1]})
     notebooks._archive(settings, run, tmp_path / "never-executed.ipynb")  # the record only
-    stored = s3io.get_json(s3io.client(settings, "s3"), settings.bucket, run.keys["record"])
+    stored = s3io.get_json(aws.client(settings, "s3"), settings.bucket, run.keys["record"])
     assert stored == dataclasses.asdict(run)
     _assert_round_trips(RunRecord, stored)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.io.kpi_state import KpiStore
 from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
@@ -124,7 +124,7 @@ def _run(settings: Settings, execution_id: str, start_spark: SparkStarter, *, fu
     phases = Phases()
     lake = Lake.open(settings)
     tables = KpiTables.connect(settings, execution_id)
-    store = KpiStore(s3io.client(settings, "s3"), settings, tables.specs)
+    store = KpiStore(aws.client(settings, "s3"), settings, tables.specs)
     checkpoint = None if full else store.load()
     phases.lap("open tables")
 

@@ -17,8 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline_tasks.io import published
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws, published
 from pipeline_tasks.io.dynamodb import TableSpec
 from pipeline_tasks.io.kpi_state import Checkpoint
 from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
@@ -45,8 +44,8 @@ class KpiTables:
     @classmethod
     def connect(cls, settings: Settings, execution_id: str) -> KpiTables:
         return cls(
-            s3io.client(settings, "dynamodb"),
-            s3io.resource(settings, "dynamodb"),
+            aws.client(settings, "dynamodb"),
+            aws.resource(settings, "dynamodb"),
             order_kpis_spec(settings),
             category_kpis_spec(settings),
             {"execution_id": execution_id, "updated_at": datetime.now(UTC).isoformat(timespec="seconds")},
@@ -74,7 +73,7 @@ def start_checks(
         return None, check_tables(tables.client, tables.resource, tables.specs, checkpoint, record, tables.extra)
     checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-table-check")
     # A resource of its own: boto3 resources are not shared between threads.
-    resource = s3io.resource(settings, "dynamodb")
+    resource = aws.resource(settings, "dynamodb")
     checking = checker.submit(check_tables, tables.client, resource, tables.specs, checkpoint, record, tables.extra)
     checker.shutdown(wait=False)
     return checking, []

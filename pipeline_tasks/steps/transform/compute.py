@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS, Dataset
 from pipeline_tasks.errors import StepFailed
-from pipeline_tasks.io import delta
+from pipeline_tasks.io import delta_scan
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.money import MoneyPlan, revenue_from_parts
 from pipeline_tasks.schemas import staged_schema
@@ -163,6 +163,6 @@ def compute_by_halves(
 
 def order_days(orders: DeltaTable) -> list[date]:
     """Every UTC day on which a staged order was created, sorted."""
-    created = delta.read_rows(orders, ["created_at"]).column("created_at")
+    created = delta_scan.read_rows(orders, ["created_at"]).column("created_at")
     days = pc.unique(pc.cast(created.combine_chunks().drop_null(), pa.date32()))
     return sorted(days.to_pylist())

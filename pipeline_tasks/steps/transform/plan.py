@@ -20,8 +20,9 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from pipeline_tasks import key_lookup
 from pipeline_tasks.contract import DATASETS, ORDER_ITEMS, ORDERS, PRODUCTS
-from pipeline_tasks.io import delta
+from pipeline_tasks.io import delta, delta_scan
 from pipeline_tasks.io.kpi_state import Checkpoint
 from pipeline_tasks.money import MoneyPlan, money_plan
 from pipeline_tasks.settings import Settings
@@ -217,10 +218,12 @@ def _affected_days(
     # (Snapshots, not the product change feed: delta-rs 1.6 cannot read change files under
     # a partition value that needs escaping, such as "Personal Care".)
     def categories_at(version: int) -> dict[int, str]:
-        return product_categories(delta.read_rows(_at_version(products, version, options), PRODUCT_CATEGORY_COLUMNS))
+        return product_categories(
+            delta_scan.read_rows(_at_version(products, version, options), PRODUCT_CATEGORY_COLUMNS)
+        )
 
     before = categories_at(seen[PRODUCTS.name])
-    now = product_categories(delta.read_rows(products, PRODUCT_CATEGORY_COLUMNS))
+    now = product_categories(delta_scan.read_rows(products, PRODUCT_CATEGORY_COLUMNS))
     names = set(before.values()) | set(now.values())
     for version in range(seen[PRODUCTS.name] + 1, versions[PRODUCTS.name]):
         names |= set(categories_at(version).values())
@@ -228,14 +231,14 @@ def _affected_days(
     touched = set(changes.changed_keys(item_changes, "order_id"))
     recategorised = recategorised_products(before, now)
     if recategorised:
-        moved = delta.rows_where_in(items, ["order_id"], "product_id", recategorised)
+        moved = delta_scan.rows_where_in(items, ["order_id"], "product_id", recategorised)
         touched |= set(moved.column("order_id").drop_null().to_pylist())
     days = set(changes.changed_days(order_changes))
     # An order in its own change feed was created on one of those days, before and after:
     # only the others need a lookup in the orders table (a read of two of its columns).
     touched -= set(changes.changed_keys(order_changes, "order_id"))
     if touched:
-        created = delta.rows_where_in(orders, ["created_at"], "order_id", touched)
+        created = delta_scan.rows_where_in(orders, ["created_at"], "order_id", touched)
         days |= changes.utc_days(created.column("created_at"))
     return sorted(days), names
 
@@ -252,7 +255,7 @@ def _slices(tables: Mapping[str, DeltaTable], dates: list[date]) -> tuple[list[s
     orders, items = tables[ORDERS.name], tables[ORDER_ITEMS.name]
     months = [[("year", "=", year), ("month", "=", month)] for year, month in months_of(dates)]
     order_files = orders.file_uris(file_pruning_predicate=months)
-    created = delta.read_rows(orders, ["order_id", "created_at"], pruning=months)
+    created = delta_scan.read_rows(orders, ["order_id", "created_at"], pruning=months)
     days = changes.utc_day(created.column("created_at"))
-    order_ids = created.column("order_id").filter(delta.is_in(days.combine_chunks(), pa.array(dates, pa.date32())))
-    return order_files, delta.files_holding(items, "order_id", order_ids.drop_null().to_pylist())
+    order_ids = created.column("order_id").filter(key_lookup.is_in(days.combine_chunks(), pa.array(dates, pa.date32())))
+    return order_files, delta_scan.files_holding(items, "order_id", order_ids.drop_null().to_pylist())

@@ -14,8 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline_tasks.errors import StepFailed
-from pipeline_tasks.io import dynamodb, published
-from pipeline_tasks.io import s3 as s3io
+from pipeline_tasks.io import aws, dynamodb, published
 from pipeline_tasks.io.kpi_state import Checkpoint, KpiStore
 from pipeline_tasks.io.kpi_tables import category_kpis_spec, order_kpis_spec
 from pipeline_tasks.settings import Settings
@@ -65,7 +64,7 @@ def reconcile(settings: Settings, *, dry_run: bool = False, execution_id: str | 
             table does not exist, or a transform moved the checkpoint meanwhile.
     """
     specs = (order_kpis_spec(settings), category_kpis_spec(settings))
-    store = KpiStore(s3io.client(settings, "s3"), settings, specs)
+    store = KpiStore(aws.client(settings, "s3"), settings, specs)
     checkpoint = store.load()
     record, _ = store.read_record(checkpoint)
     if record is None or checkpoint is None:
@@ -74,7 +73,7 @@ def reconcile(settings: Settings, *, dry_run: bool = False, execution_id: str | 
             "(ecom-pipeline notebook transform -p execution_id ID -p full true), which rewrites both tables"
         )
     skip_days = sorted(d.isoformat() for d in checkpoint.dirty_days)
-    repairs = _plan_repairs(s3io.client(settings, "dynamodb"), specs, checkpoint, record, skip_days)
+    repairs = _plan_repairs(aws.client(settings, "dynamodb"), specs, checkpoint, record, skip_days)
     writing = not dry_run and any(plan.changes_anything for _, plan in repairs)
     if writing:
         if not store.unchanged(checkpoint):
@@ -112,7 +111,7 @@ def _apply(settings: Settings, repairs: Repairs, execution_id: str | None) -> No
         "execution_id": execution_id or f"reconcile-{now.strftime('%Y%m%dT%H%M%SZ')}",
         "updated_at": now.isoformat(timespec="seconds"),
     }
-    resource = s3io.resource(settings, "dynamodb")
+    resource = aws.resource(settings, "dynamodb")
     for _, plan in repairs:
         if plan.changes_anything:
             published.apply_repair(resource, plan, extra)
