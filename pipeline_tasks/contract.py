@@ -120,7 +120,7 @@ LINEAGE_COLUMNS = (SOURCE_KEY_COLUMN, EXECUTION_ID_COLUMN, EVENT_TIME_COLUMN)
 #: Exact parts of ``sale_price`` the staging step derives (not part of the contract): the
 #: whole part, then the first and the last nine of its 18 decimals, each with the value's
 #: sign, so that sale_price = units + nanos * 10**-9 + attos * 10**-18. Spark sums these
-#: as 64-bit integers instead of ``decimal(38, 18)`` objects (see ``transforms.kpis``).
+#: as 64-bit integers instead of ``decimal(38, 18)`` objects (see ``money``).
 SALE_PRICE_PARTS = ("_sale_price_units", "_sale_price_nanos", "_sale_price_attos")
 #: Values at or above this magnitude get null parts (their whole part would not fit).
 SALE_PRICE_PARTS_LIMIT = 10**18

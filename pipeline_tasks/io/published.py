@@ -3,8 +3,8 @@
 One Parquet object in the bucket's state prefix holds, for each KPI table, the
 key and KPI attributes of every item that the last successful transform left
 in the table. An incremental transform diffs its new KPIs against this record
-instead of reading DynamoDB back (reads cost time and capacity; on moto about
-a millisecond per item). The checkpoint says whether the record can be
+instead of reading DynamoDB back (reads cost time and read capacity per item).
+The checkpoint (``io.kpi_state``) says whether the record can be
 trusted, day by day: before a transform writes to DynamoDB, it lists its days
 as *dirty* in the checkpoint; only after every write and the new record has it
 cleared them. The days of a run that failed in between are read from DynamoDB
