@@ -1,0 +1,1 @@
+"""One module (or package) per state-machine task: validate, stage, transform, and the file moves."""
