@@ -8,14 +8,15 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline_tasks import layout
-from pipeline_tasks.cli_parser import add_commands
-from pipeline_tasks.errors import PipelineError
+from pipeline_tasks import cli_errors, layout
+from pipeline_tasks.cli_parser import DESCRIPTION, EPILOG, add_commands
+from pipeline_tasks.errors import InvalidFile, PipelineError
 from pipeline_tasks.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,8 +24,14 @@ if TYPE_CHECKING:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ecom-pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ecom-pipeline",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step in detail")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error (and log in detail)")
     add_commands(parser.add_subparsers(dest="command", required=True))
     return parser
 
@@ -35,14 +42,33 @@ def _validate(files: Sequence[Path]) -> int:
 
     invalid = 0
     for path in files:
-        verdict = validate(LocalSource(path))
+        if not path.is_file():
+            invalid += 1
+            what = "a folder (give its CSV files: FOLDER/*.csv)" if path.is_dir() else "no such file"
+            print(f"ERROR    {path}: {what}")
+            continue
+        try:
+            verdict = validate(LocalSource(path))
+        except (OSError, PipelineError) as error:
+            invalid += 1
+            print(
+                f"ERROR    {path}: {cli_errors.one_line(cli_errors.translate(error) or error).removeprefix('error: ')}"
+            )
+            continue
         if verdict.valid:
             dropped = ", ".join(f"{n} {reason}" for reason, n in verdict.rows_not_staged.items()) or "none"
-            print(f"VALID    {path} ({verdict.dataset}, {verdict.rows_read} rows; not staged: {dropped})")
+            print(f"VALID    {path} ({verdict.dataset}, {plural(verdict.rows_read, 'row')}; not staged: {dropped})")
         else:
             invalid += 1
             print(f"INVALID  {path}: {verdict.reason}")
     return 3 if invalid else 0
+
+
+def plural(count: int | None, noun: str) -> str:
+    """``1 row``, ``2 rows`` (``? rows`` when unknown)."""
+    if count is None:
+        return f"? {noun}s"
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def parameter_value(text: str) -> str | bool | None:
@@ -51,26 +77,23 @@ def parameter_value(text: str) -> str | bool | None:
 
 
 def _notebook(step: str, pairs: Sequence[Sequence[str]], output_dir: Path | None, progress: bool) -> int:
-    from pipeline_tasks import notebooks
+    """Check the ``-p`` pairs against the notebook's declared parameters, then run it (``notebooks.run_step``)."""
+    from pipeline_tasks import notebooks, parameters
 
-    settings = Settings.from_env()
-    parameters = {name: parameter_value(value) for name, value in pairs}
-    try:
-        run = notebooks.run_step(settings, step, parameters, output_dir=output_dir, progress=progress)
-    except PipelineError as error:
-        where = notebooks.archived_uri(settings, str(parameters.get("execution_id")), step, "html")
-        print(f"error: {type(error).__name__}: {error}\nexecuted notebook: {where}", file=sys.stderr)
-        return error.exit_code
+    settings = Settings.from_env().with_absolute_paths()
+    source = notebooks.notebook_path(settings, step)
+    typed = parameters.check_step(source, [(name, value) for name, value in pairs])
+    run = notebooks.run_step(settings, step, typed, output_dir=output_dir, progress=progress)
     print(
         f"{step} succeeded in {run.seconds['execute']:.1f} s; executed notebook: s3://{settings.bucket}/{run.keys['html']}"
     )
     return 0
 
 
-def _runs_list(limit: int) -> int:
+def _runs_list(limit: int | None) -> int:
     from pipeline_tasks import runs
 
-    summaries = runs.list_executions(_settings(), limit=limit or None)
+    summaries = runs.list_executions(_settings(), limit=limit)
     if not summaries:
         print("no executions yet")
         return 0
@@ -90,6 +113,11 @@ def _runs_show(execution_id: str, dest: Path) -> int:
     print(f"execution {execution_id}: {summary.status} (started {summary.started_at or 'unknown'})")
     if summary.error:
         print(f"  error: {summary.error}")
+    if summary.status == runs.ADHOC:
+        print(f"  an ad-hoc notebook run (no batch manifest): {summary.steps}")
+    if summary.status == runs.INCOMPLETE:
+        found = ", ".join(record.archived) or "nothing archived"
+        print(f"  no step left a run record (a task killed, or still starting); under runs/: {found}")
     if record.result:
         print("files:")
         print(review.verdicts(record.result).to_string(index=False))
@@ -100,19 +128,18 @@ def _runs_show(execution_id: str, dest: Path) -> int:
         if quarantined:
             print(f"\nquarantined rows ({len(quarantined)}; staging/quarantine):")
             print(review.quarantined(quarantined).to_string(index=False, max_colwidth=80))
-    if record.transform_report:
-        report = record.transform_report
-        days = report["affected_dates"]
-        print(f"\nKPIs ({report['mode']}): {'all' if days is None else len(days)} day(s) recomputed")
+    if record.transform is not None:
+        report = record.transform
+        days = report.affected_dates
+        print(f"\nKPIs ({report.mode}): {'every day' if days is None else plural(len(days), 'day')} recomputed")
         print(review.kpi_writes(report).to_string(index=False))
         blocked = review.blocked_days(report)
         if not blocked.empty:
-            print(f"\n{len(blocked)} day(s) blocked (left as they were, retried by the next run):")
+            print(f"\n{plural(len(blocked), 'day')} blocked (left as they were, retried by the next run):")
             print(blocked.to_string(index=False))
         from pipeline_tasks.io.published import TableCheck
 
-        checks = [TableCheck.from_json(check) for check in report.get("table_checks", [])]
-        for check in checks:
+        for check in (TableCheck.from_json(check) for check in report.table_checks):
             if check.action != "none" or check.identity_changed:
                 print(table_check_line(check))
     paths = runs.download_notebooks(settings, execution_id, dest)
@@ -136,7 +163,10 @@ def _reconcile(dry_run: bool) -> int:
     for table in report.tables:
         print(table_check_line(table))
     if report.skipped_days:
-        print(f"skipped {len(report.skipped_days)} day(s) a failed transform left dirty (the next one recomputes them)")
+        print(
+            f"skipped {plural(len(report.skipped_days), 'day')} a failed transform left dirty "
+            "(the next one recomputes them)"
+        )
     return 1 if dry_run and not report.in_sync else 0
 
 
@@ -158,14 +188,19 @@ def table_check_line(table: TableCheck) -> str:
     return f"{table.table}: {outcome} ({counts}{'; dry run' if table.action == 'would repair' else ''})"
 
 
-def _upload(files: Sequence[Path]) -> int:
+def _upload(files: Sequence[Path], force: bool) -> int:
+    from pipeline_tasks.contract import DATASETS, classify
     from pipeline_tasks.io import aws
 
-    settings = _settings()
-    s3 = aws.client(settings, "s3")
     for path in files:
         if not path.is_file():
             raise PipelineError(f"not a file: {path}")
+        if classify(path.name) is None and not force:
+            patterns = ", ".join(d.pattern for d in DATASETS)
+            raise InvalidFile(f"{path.name} matches none of {patterns}: not uploaded (--force uploads it anyway)")
+    settings = _settings()
+    s3 = aws.client(settings, "s3")
+    for path in files:
         key = layout.input_key(settings, path.name)
         s3.upload_file(str(path), settings.bucket, key)
         print(f"uploaded s3://{settings.bucket}/{key}")
@@ -179,7 +214,7 @@ def _follow_outcome(settings: Settings, outcome: dict[str, object], follow: bool
         print(f"no execution started: {outcome.get('reason')}")
         return 0
     keys = outcome.get("keys") or []
-    print(f"started {outcome['execution_id']} with {len(keys)} file(s)")  # type: ignore[arg-type]
+    print(f"started {outcome['execution_id']} with {plural(len(keys), 'file')}")  # type: ignore[arg-type]
     if not follow:
         return 0
     report = executions.follow(settings, str(outcome["execution_arn"]))
@@ -263,61 +298,74 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; every error is one line on stderr and an exit code (a traceback too with ``--debug``)."""
     args = _parser().parse_args(argv)
     # A SIGTERM (docker stop, timeout, ECS stopping a task) unwinds like Ctrl-C, so the
     # servers this command started are stopped by their context managers.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if args.verbose or args.debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        if args.command == "validate":
-            return _validate(args.files)
-        if args.command == "runs" and args.runs_command == "list":
-            return _runs_list(args.limit)
-        if args.command == "runs" and args.runs_command == "show":
-            return _runs_show(args.execution_id, args.dest)
-        if args.command == "lab":
-            from pipeline_tasks.local import lab as workbench
-
-            return workbench.run(
-                aws=args.aws,
-                samples=args.samples,
-                port=args.port,
-                open_browser=not args.no_browser,
-                refresh=args.refresh_outputs,
-            )
-        if args.command == "reconcile":
-            return _reconcile(args.dry_run)
-        if args.command == "upload":
-            return _upload(args.files)
-        if args.command == "trigger":
-            return _trigger(follow=not args.no_follow)
-        if args.command == "rerun":
-            return _rerun(args.execution_id)
-        if args.command == "local" and args.local_command in ("up", "status", "down"):
-            return _local(args.local_command)
-        if args.command == "notebook":
-            return _notebook(args.step, args.parameter, args.output_dir, progress=not args.no_progress)
-        if args.command == "local" and args.local_command == "run":
-            from pipeline_tasks.local import runner
-
-            executions = runner.run(args.batch_dirs, args.out, base=Settings.from_env())
-            print_summary(args.out)
-            failed = [e.execution_id for e in executions if e.status != "SUCCEEDED"]
-            if failed:
-                print(f"FAILED executions: {', '.join(failed)} (details in {args.out / 'executions.json'})")
-                return 4
-            return 0
-    except PipelineError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+        return _dispatch(args)
     except KeyboardInterrupt:
         print("interrupted; the servers this command started are stopped", file=sys.stderr)
         return 130
+    except Exception as error:
+        if args.debug:
+            traceback.print_exc()
+        known = cli_errors.translate(error)
+        print(cli_errors.one_line(known) if known else cli_errors.unexpected(error), file=sys.stderr)
+        return known.exit_code if known else 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Call the verb's function."""
+    if args.command == "validate":
+        return _validate(args.files)
+    if args.command == "runs" and args.runs_command == "list":
+        return _runs_list(None if args.all else args.limit)
+    if args.command == "runs" and args.runs_command == "show":
+        return _runs_show(args.execution_id, args.dest)
+    if args.command == "lab":
+        from pipeline_tasks.local import lab as workbench
+
+        return workbench.run(
+            aws=args.aws,
+            samples=args.samples,
+            port=args.port,
+            open_browser=not args.no_browser,
+            refresh=args.refresh_outputs,
+        )
+    if args.command == "reconcile":
+        return _reconcile(args.dry_run)
+    if args.command == "upload":
+        return _upload(args.files, args.force)
+    if args.command == "trigger":
+        return _trigger(follow=not args.no_follow)
+    if args.command == "rerun":
+        return _rerun(args.execution_id)
+    if args.command == "local" and args.local_command in ("up", "status", "down"):
+        return _local(args.local_command)
+    if args.command == "notebook":
+        return _notebook(args.step, args.parameter, args.output_dir, progress=not args.no_progress)
+    if args.command == "local" and args.local_command == "run":
+        return _local_run(args.batch_dirs, args.out)
     return 2
+
+
+def _local_run(batch_dirs: Sequence[Path], out: Path) -> int:
+    from pipeline_tasks.local import runner
+
+    executions = runner.run(batch_dirs, out, base=Settings.from_env())
+    print_summary(out)
+    failed = [e.execution_id for e in executions if e.status != "SUCCEEDED"]
+    if failed:
+        print(f"FAILED executions: {', '.join(failed)} (details in {out / 'executions.json'})")
+        return 4
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,11 +14,45 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
+#: What ``ecom-pipeline --help`` says first.
+DESCRIPTION = """\
+Run and review the e-commerce KPI pipeline: CSV batches of products, orders and
+order items are validated, staged and turned into daily KPIs in DynamoDB.
+
+Try it locally:  ecom-pipeline local up; ecom-pipeline upload samples/batch_01/*.csv;
+                 ecom-pipeline trigger; ecom-pipeline runs list"""
+
+#: What ``ecom-pipeline --help`` says last.
+EPILOG = """\
+`ecom-pipeline VERB --help` describes a verb. AWS is the local stack `local up` started in
+this folder, else the one the AWS_* and PIPELINE_* variables name. Exit codes: 0 done,
+1 error, 2 configuration (no credentials, no stack, a bad parameter), 3 invalid file,
+4 step failed, 5 local stack, 6 kernel died, 7 cell timeout, 8 kernel start timeout,
+9 archiving failed, 130 interrupted; --debug prints the traceback of an error."""
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive (--all lists every execution)")
+    return value
+
 
 def add_commands(commands: Commands) -> None:
     """Add every verb of the command to ``commands`` (in the order ``--help`` lists them)."""
-    check = commands.add_parser("validate", help="validate local CSV files against the contract")
-    check.add_argument("files", nargs="+", type=Path)
+    check = commands.add_parser(
+        "validate",
+        help="validate local CSV files against the contract",
+        description="Validate each file as the pipeline would and print its verdict; exit 3 when any is "
+        "invalid or unreadable (the other files are still checked).",
+    )
+    check.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="CSV files (products*, orders*, order_items*)"
+    )
     _add_notebook(commands)
     _add_runs(commands)
     _add_lab(commands)
@@ -35,7 +69,7 @@ def _add_notebook(commands: Commands) -> None:
         "s3://BUCKET/runs/EXECUTION_ID/. Exit codes: 0 done, 2 configuration, 3 invalid file, 4 step failed, "
         "6 kernel died (out of memory?), 7 cell timeout, 8 kernel start timeout, 9 archiving failed.",
     )
-    step.add_argument("step", choices=["validate", "stage", "transform"])
+    step.add_argument("step", choices=["validate", "stage", "transform"], help="the step whose notebook runs")
     step.add_argument(
         "-p",
         "--parameter",
@@ -43,7 +77,9 @@ def _add_notebook(commands: Commands) -> None:
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help="a notebook parameter (true/false/null are read as such); execution_id is required",
+        help="a parameter the notebook's `parameters` cell declares, converted to its declared type "
+        "(bool: true/false/1/0; None for an Optional one: none/null); checked before the kernel starts; "
+        "execution_id is required",
     )
     step.add_argument("--output-dir", type=Path, help="keep the executed notebook and its HTML here")
     step.add_argument("--no-progress", action="store_true", help="no cell-by-cell progress bar")
@@ -53,11 +89,13 @@ def _add_runs(commands: Commands) -> None:
     review = commands.add_parser("runs", help="review executions: files, verdicts, KPI changes, notebooks")
     review_commands = review.add_subparsers(dest="runs_command", required=True)
     listing = review_commands.add_parser("list", help="executions with status, start time and file counts")
-    listing.add_argument("--limit", type=int, default=20, help="the most recent N (0: all)")
+    limits = listing.add_mutually_exclusive_group()
+    limits.add_argument("--limit", type=positive_int, default=20, metavar="N", help="the most recent N (20)")
+    limits.add_argument("--all", action="store_true", help="every execution")
     show = review_commands.add_parser(
         "show", help="one execution's files, verdicts, KPI changes; downloads its notebooks"
     )
-    show.add_argument("execution_id")
+    show.add_argument("execution_id", help="an execution id, as `runs list` shows it")
     show.add_argument("--dest", type=Path, default=Path("runs"), help="where to download the notebooks (./runs)")
 
 
@@ -65,7 +103,7 @@ def _add_lab(commands: Commands) -> None:
     lab = commands.add_parser("lab", help="JupyterLab on notebooks/ against a seeded local stack (or AWS)")
     lab.add_argument("--aws", action="store_true", help="against AWS (PIPELINE_* and AWS_* settings) instead")
     lab.add_argument("--port", type=int, help="JupyterLab's port (a free one by default)")
-    lab.add_argument("--no-browser", action="store_true")
+    lab.add_argument("--no-browser", action="store_true", help="print the lab's URL; open no browser")
     lab.add_argument(
         "--samples",
         nargs="+",
@@ -97,11 +135,14 @@ def _add_reconcile(commands: Commands) -> None:
 def _add_operations(commands: Commands) -> None:
     """The verbs that feed the deployed pipeline: upload, trigger, rerun."""
     upload = commands.add_parser("upload", help="upload files to input/ (their S3 events queue them)")
-    upload.add_argument("files", nargs="+", type=Path)
+    upload.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="CSV files named products*, orders* or order_items*"
+    )
+    upload.add_argument("--force", action="store_true", help="upload a file whose name matches no dataset too")
     trigger = commands.add_parser("trigger", help="one orchestrator run; follows the execution it starts")
     trigger.add_argument("--no-follow", action="store_true", help="print the execution and return")
     again = commands.add_parser("rerun", help="start a failed execution's files (still in input/) again")
-    again.add_argument("execution_id")
+    again.add_argument("execution_id", help="the failed execution, as `runs list` shows it")
 
 
 def _add_local(commands: Commands) -> None:
@@ -111,5 +152,7 @@ def _add_local(commands: Commands) -> None:
     local_commands.add_parser("status", help="the local stack: endpoint, queue depths, executions")
     local_commands.add_parser("down", help="stop the local stack")
     run = local_commands.add_parser("run", help="process each folder as one batch, in order")
-    run.add_argument("batch_dirs", nargs="+", type=Path, metavar="BATCH_DIR")
+    run.add_argument(
+        "batch_dirs", nargs="+", type=Path, metavar="BATCH_DIR", help="folders of CSV files, one batch each"
+    )
     run.add_argument("--out", type=Path, required=True, help="folder for the KPI dumps and executions.json")

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 
 class PipelineError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error this package raises on purpose.
+
+    Its message is what ``ecom-pipeline`` prints after ``error:``, on one line: it says
+    what went wrong and what to do, without the exception's type.
+    """
 
     exit_code = 1
+    #: The ``s3://`` URI of the executed notebook that shows this failure, once archived.
+    notebook_uri: str | None = None
 
 
 class ConfigurationError(PipelineError):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_tasks import errors
+from pipeline_tasks import parameters as declared_parameters
 from pipeline_tasks.documents import RunRecord
 from pipeline_tasks.io import aws
 from pipeline_tasks.layout import run_key
@@ -122,7 +123,9 @@ def run_step(
             ``aws_endpoint_url`` are also injected as parameters, so the executed
             notebook shows where it ran.
         step: ``validate``, ``stage`` or ``transform``.
-        parameters: The notebook's parameters; ``execution_id`` is required.
+        parameters: The notebook's parameters; ``execution_id`` is required. They are
+            checked against the types the notebook's ``parameters`` cell declares
+            (``pipeline_tasks.parameters``) and converted to them before the kernel starts.
         output_dir: Where to keep the executed notebook and its HTML (a
             temporary folder, removed afterwards, when None).
         progress: Show papermill's cell-by-cell progress bar on stderr.
@@ -135,13 +138,15 @@ def run_step(
             notebook as far as it ran is archived.
         PipelineError (or a subclass): a cell raised it; other cell errors are
             StepFailed. The archived notebook shows the failing cell.
+        ConfigurationError: a parameter is unknown, missing or of the wrong type (nothing ran).
         ArchiveFailed: the step ran but its notebook could not be uploaded.
+
+    A raised failure's ``notebook_uri`` is the archived notebook's, when it was archived.
     """
-    if "execution_id" not in parameters:
-        raise errors.ConfigurationError("the parameter execution_id is required")
     settings = settings.with_absolute_paths()
     source = notebook_path(settings, step)
-    run = _new_run(settings, step, source, parameters)
+    typed = declared_parameters.check_step(source, parameters)
+    run = _new_run(settings, step, source, typed)
     with _work_dir(output_dir) as folder:
         executed = folder / f"{source.stem}.ipynb"
         failure = _execute_run(settings, run, source, executed, progress=progress)
@@ -149,6 +154,8 @@ def run_step(
         if output_dir is not None:
             run.local_path = str(executed)
     if failure is not None:
+        if "html" in run.keys:
+            failure.notebook_uri = f"s3://{settings.bucket}/{run.keys['html']}"
         raise failure
     return run
 
@@ -246,8 +253,7 @@ def _execute(
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except PapermillExecutionError as error:
-        kind = errors.by_name().get(error.ename, errors.StepFailed)
-        raise kind(f"{error.ename} in cell [{error.exec_count}]: {error.evalue}") from None
+        raise _cell_failure(error.ename, error.evalue, error.exec_count) from None
     except DeadKernelError as error:
         raise errors.KernelDied(
             f"the kernel died while running {source.name} ({error}); it is most often killed for lack of "
@@ -269,6 +275,20 @@ def _execute(
             f"the kernel did not start within {settings.kernel_start_timeout} s "
             f"(PIPELINE_KERNEL_START_TIMEOUT): {error}"
         ) from None
+
+
+def _cell_failure(name: str, value: str, cell: int | None) -> errors.PipelineError:
+    """A cell's exception as ours: our kinds keep their class (their message, not their name, is shown);
+    botocore's missing credentials or unreachable endpoint are ConfigurationError; any other is StepFailed.
+    """
+    from pipeline_tasks.cli_errors import CONFIGURATION_NAMES, HOW_TO_CONNECT
+
+    ours = errors.by_name().get(name)
+    if ours is not None:
+        return ours(f"in cell [{cell}]: {value}")
+    if name in CONFIGURATION_NAMES:
+        return errors.ConfigurationError(f"in cell [{cell}]: {name}: {value}; {HOW_TO_CONNECT}")
+    return errors.StepFailed(f"{name} in cell [{cell}]: {value}")
 
 
 def _skip_slow_format_checker() -> None:
