@@ -2,13 +2,15 @@
 
 Pure functions over the documents the steps write (``documents``: the validation
 result, the stage and transform reports, the run records), each given as the
-document or its JSON: each returns a pandas DataFrame or a matplotlib Figure for a
-notebook to display. Nothing here reads or writes.
+document or its JSON: each returns a pandas DataFrame (a ``Table``: shown whole, every
+row and every character, in a box that scrolls when it is long or wide) or a matplotlib
+Figure for a notebook to display. Nothing here reads or writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -18,6 +20,38 @@ from pipeline_tasks.documents import BatchValidation, RunRecord, StageReport, Tr
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+#: The box a table is shown in: at most this high and as wide as the page, scrolling beyond.
+TABLE_BOX = "max-height:32em;max-width:100%;overflow:auto"
+
+
+class Table(pd.DataFrame):
+    """A DataFrame a notebook shows whole: every row, column and character of every cell.
+
+    pandas' display options cut what a notebook (and its nbconvert HTML) shows: cells at
+    50 characters, long tables to their first and last rows around a ``...`` row, wide
+    ones to some columns. An audit record needs all of it: the HTML of a Table is the
+    complete table in a box that scrolls (down when long, sideways when wide), and its
+    text is complete too. Anything derived from a Table is a plain DataFrame.
+    """
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+    def _repr_html_(self) -> str:
+        with pd.option_context("display.max_colwidth", None):
+            html = pd.DataFrame(self).to_html(max_rows=None, max_cols=None, show_dimensions=False, notebook=True)
+        return f'<div style="{TABLE_BOX}">{html}</div>'
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.max_colwidth", None, "display.width", None):
+            return pd.DataFrame(self).to_string(max_rows=None, max_cols=None)
+
+
+def whole(frame: pd.DataFrame) -> Table:
+    """``frame`` as a Table (shown whole)."""
+    return Table(frame)
 
 
 def verdicts(result: BatchValidation | Mapping[str, Any]) -> pd.DataFrame:
@@ -46,8 +80,9 @@ def verdicts(result: BatchValidation | Mapping[str, Any]) -> pd.DataFrame:
                 "key": invalid.key,
                 "dataset": invalid.dataset or "unknown",
                 "verdict": "rejected",
-                "rows_read": pd.NA,
-                "rows_not_staged": "",
+                # The validation result counts no rows of a rejected file: none of them is staged.
+                "rows_read": 0,
+                "rows_not_staged": "all (file rejected)",
                 "reason": invalid.reason,
             }
         )
@@ -55,7 +90,7 @@ def verdicts(result: BatchValidation | Mapping[str, Any]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["key", "dataset", "verdict", "rows_read", "rows_not_staged", "reason"])
     if order:
         frame = frame.sort_values("key", key=lambda keys: keys.map(order)).reset_index(drop=True)
-    return frame.astype({"rows_read": "Int64"})
+    return whole(frame.astype({"rows_read": "int64"}))
 
 
 def funnel(stage_report: StageReport | Mapping[str, Any]) -> pd.DataFrame:
@@ -78,7 +113,7 @@ def funnel(stage_report: StageReport | Mapping[str, Any]) -> pd.DataFrame:
         row |= {f"excluded: {r}": f.rows_excluded_by_cleaning.get(r, 0) for r in excluded}
         row["rows_kept"] = f.kept
         rows.append(row)
-    return pd.DataFrame(rows)
+    return whole(pd.DataFrame(rows))
 
 
 def merges(stage_report: StageReport | Mapping[str, Any]) -> pd.DataFrame:
@@ -89,7 +124,7 @@ def merges(stage_report: StageReport | Mapping[str, Any]) -> pd.DataFrame:
     columns = ["inserted", "updated", "unchanged", "older", "rows_superseded_in_batch", "version", "seconds"]
     tables = StageReport.of(stage_report).tables
     rows = [{"table": name, **{c: getattr(merge, c) for c in columns}} for name, merge in tables.items()]
-    return pd.DataFrame(rows, columns=["table", *columns])
+    return whole(pd.DataFrame(rows, columns=["table", *columns]))
 
 
 #: Columns of ``quarantined``, in order.
@@ -103,7 +138,7 @@ def quarantined(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """
     frame = pd.DataFrame(list(records), columns=list(QUARANTINE_COLUMNS))
     frame = frame.astype({"line": "Int64"})
-    return frame.sort_values(["source_key", "line"], na_position="last").reset_index(drop=True)
+    return whole(frame.sort_values(["source_key", "line"], na_position="last").reset_index(drop=True))
 
 
 def row_rules(max_share: Callable[[RowRule], float]) -> pd.DataFrame:
@@ -120,7 +155,7 @@ def row_rules(max_share: Callable[[RowRule], float]) -> pd.DataFrame:
         for dataset, rules in ROW_RULES.items()
         for rule in rules
     ]
-    return pd.DataFrame(rows, columns=["dataset", "rule", "column", "limit", "rejects the file above", "why"])
+    return whole(pd.DataFrame(rows, columns=["dataset", "rule", "column", "limit", "rejects the file above", "why"]))
 
 
 def _transform(transform_report: TransformReport | Mapping[str, Any] | None) -> TransformReport:
@@ -136,13 +171,13 @@ def table_checks(transform_report: TransformReport | Mapping[str, Any] | None) -
     """
     columns = ["table", "identity_changed", "expected_items", "found_items", "action", "put", "deleted"]
     checks = _transform(transform_report).table_checks
-    return pd.DataFrame([{c: check.get(c) for c in columns} for check in checks], columns=columns)
+    return whole(pd.DataFrame([{c: check.get(c) for c in columns} for check in checks], columns=columns))
 
 
 def blocked_days(transform_report: TransformReport | Mapping[str, Any] | None) -> pd.DataFrame:
     """The days whose KPIs could not be computed, with the error; the tables keep them as they were."""
     blocked = _transform(transform_report).blocked_days
-    return pd.DataFrame(sorted(blocked.items()), columns=["order_date", "error"])
+    return whole(pd.DataFrame(sorted(blocked.items()), columns=["order_date", "error"]))
 
 
 def kpi_change_counts(transform_report: TransformReport | Mapping[str, Any] | None) -> dict[str, dict[str, int]]:
@@ -156,7 +191,7 @@ def kpi_change_counts(transform_report: TransformReport | Mapping[str, Any] | No
 def kpi_writes(transform_report: TransformReport | Mapping[str, Any]) -> pd.DataFrame:
     """Items written per KPI table: new, changed, deleted and unchanged."""
     rows = [{"table": table, **counts} for table, counts in kpi_change_counts(transform_report).items()]
-    return pd.DataFrame(rows, columns=["table", "new", "changed", "deleted", "unchanged"])
+    return whole(pd.DataFrame(rows, columns=["table", "new", "changed", "deleted", "unchanged"]))
 
 
 def kpi_changes(transform_report: TransformReport | Mapping[str, Any], table: str) -> pd.DataFrame:
@@ -168,23 +203,23 @@ def kpi_changes(transform_report: TransformReport | Mapping[str, Any], table: st
     written = _transform(transform_report).tables[table]
     frame = pd.DataFrame(list(written.changes))
     if frame.empty:
-        return frame
+        return whole(frame)
     keys, values = list(written.key), list(written.values)
     columns = [*keys, "change", *(c for v in values for c in (f"{v}_before", v))]
-    return frame[columns].sort_values(keys).reset_index(drop=True)
+    return whole(frame[columns].sort_values(keys).reset_index(drop=True))
 
 
 def affected_days(transform_report: TransformReport | Mapping[str, Any]) -> pd.DataFrame:
     """The OrderKPIs of the days the run recomputed, one row per ``order_date``."""
     frame = pd.DataFrame(list(_transform(transform_report).order_kpis))
     if frame.empty:
-        return pd.DataFrame(columns=["order_date", "total_orders", "total_revenue"])
+        return whole(pd.DataFrame(columns=["order_date", "total_orders", "total_revenue"]))
     for column in frame.columns:
         if is_decimal(column):
             frame[column] = frame[column].astype(float)
         elif column != "order_date":
             frame[column] = frame[column].astype("int64")
-    return frame.sort_values("order_date").reset_index(drop=True)
+    return whole(frame.sort_values("order_date").reset_index(drop=True))
 
 
 def affected_days_chart(transform_report: TransformReport | Mapping[str, Any]) -> Figure:
@@ -237,9 +272,19 @@ def funnel_chart(stage_report: StageReport | Mapping[str, Any]) -> Figure:
 
 
 def step_runs(
-    step_records: Mapping[str, RunRecord | Mapping[str, Any]], pages: Mapping[str, Any] | None = None
+    step_records: Mapping[str, RunRecord | Mapping[str, Any]],
+    pages: Mapping[str, Any] | None = None,
+    *,
+    bucket: str | None = None,
+    root: str | Path | None = None,
 ) -> pd.DataFrame:
-    """One row per step that ran: its notebook, status, exit code, seconds, error and rendered page."""
+    """One row per step that ran: its notebook, status, exit code, seconds, error and rendered page.
+
+    ``html`` names the page where a reader can open it: a downloaded page (``pages``) by its
+    path relative to ``root`` (the notebook server's folder; default: the working folder)
+    when it lies under it, else the archived page (``s3://{bucket}/runs/…`` with a bucket,
+    else its key), never a temporary folder the lab's file browser cannot reach.
+    """
     records = {step: RunRecord.of(record) for step, record in step_records.items()}
     rows = [
         {
@@ -249,8 +294,18 @@ def step_runs(
             "exit_code": record.exit_code,
             "seconds": record.seconds.get("execute"),
             "error": record.error or "",
-            "html": str((pages or {}).get(step, "")),
+            "html": _page(record, (pages or {}).get(step), bucket, Path(root or Path.cwd())),
         }
         for step, record in records.items()
     ]
-    return pd.DataFrame(rows, columns=["step", "notebook", "status", "exit_code", "seconds", "error", "html"])
+    return whole(pd.DataFrame(rows, columns=["step", "notebook", "status", "exit_code", "seconds", "error", "html"]))
+
+
+def _page(record: RunRecord, downloaded: Any, bucket: str | None, root: Path) -> str:
+    """Where the step's rendered page can be opened (see ``step_runs``)."""
+    if downloaded is not None:
+        path = Path(downloaded).resolve()
+        if path.is_relative_to(root.resolve()):
+            return str(path.relative_to(root.resolve()))
+    key = record.keys.get("html", "")
+    return f"s3://{bucket}/{key}" if bucket and key else key

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -237,3 +240,53 @@ def test_blocked_days_list_each_day_with_its_error():
     table = review.blocked_days({"blocked_days": {"2024-03-02": "ArithmeticError: x", "2024-03-01": "ValueError: y"}})
     assert table.values.tolist() == [["2024-03-01", "ValueError: y"], ["2024-03-02", "ArithmeticError: x"]]
     assert review.blocked_days({}).empty and review.blocked_days(None).columns.tolist() == ["order_date", "error"]
+
+
+def test_tables_show_every_row_and_every_character_in_a_scrolling_box():
+    reason = "too many rows fail the row rules: " + "x" * 200 + " (the end)"
+    result = {**RESULT, "invalid_files": [{"key": "input/junk.csv", "dataset": None, "reason": reason}]}
+    verdicts = review.verdicts(result)
+    assert verdicts["rows_read"].dtype == "int64" and verdicts["rows_read"].tolist() == [4, 0, 5]
+    html, text = verdicts._repr_html_(), repr(verdicts)
+    assert reason in html and reason in text and "<NA>" not in html + text
+    assert html.startswith(f'<div style="{review.TABLE_BOX}">')
+    changes = [
+        {
+            "category": f"c{n:03}",
+            "order_date": "2024-03-01",
+            "change": "new",
+            "total_revenue_before": None,
+            "total_revenue": str(n),
+        }
+        for n in range(216)
+    ]
+    transform = {
+        "tables": {
+            "CategoryKPIs": {
+                "key": ["category", "order_date"],
+                "values": ["total_revenue"],
+                "put": 216,
+                "deleted": 0,
+                "unchanged": 0,
+                "changes": changes,
+            }
+        }
+    }
+    table = review.kpi_changes(transform, "CategoryKPIs")
+    html = table._repr_html_()
+    assert all(f"<td>c{n:03}</td>" in html for n in range(216)) and "..." not in html and "..." not in repr(table)
+    assert type(table.head(3)) is pd.DataFrame  # derived frames are plain DataFrames
+
+
+def test_step_runs_name_pages_a_reader_can_open(tmp_path):
+    record = {"execution_id": "e1", "step": "validate", "status": "SUCCEEDED", "started_at": "t"}
+    record |= {"notebook": "10_validate", "keys": {"html": "runs/e1/10_validate.html"}}
+    inside = tmp_path / "runs" / "e1" / "10_validate.html"
+    assert review.step_runs({"validate": record}, {"validate": inside}, root=tmp_path)["html"][0] == str(
+        Path("runs/e1/10_validate.html")
+    )
+    elsewhere = review.step_runs(
+        {"validate": record}, {"validate": "/tmp/x/10_validate.html"}, bucket="b", root=tmp_path
+    )
+    assert elsewhere["html"][0] == "s3://b/runs/e1/10_validate.html"
+    assert review.step_runs({"validate": record})["html"][0] == "runs/e1/10_validate.html"
