@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -154,13 +156,57 @@ def session(settings: Settings, *, short_lived: bool = False) -> SparkSession:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         if settings.spark_master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        conf = session_conf(settings, short_lived=short_lived)
+        launch_jvm(conf)
         builder: Any = SparkSession.builder.master(settings.spark_master).appName("ecom-pipeline")
-        for key, value in session_conf(settings, short_lived=short_lived).items():
+        for key, value in conf.items():
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
     log.info("spark session ready in %.1f s", time.perf_counter() - started)
     return spark
+
+
+#: The driver's log4j2 configuration: warnings and errors only, no start-up banner.
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
+def jvm_log() -> Path:
+    """Where this process's Spark driver JVM writes its output (``PIPELINE_SPARK_JVM_LOG`` if set).
+
+    Default: ``ecom-pipeline-logs/spark-jvm-{pid}.log`` in the system's temporary folder.
+    """
+    chosen = os.environ.get("PIPELINE_SPARK_JVM_LOG")
+    return (
+        Path(chosen) if chosen else Path(tempfile.gettempdir()) / "ecom-pipeline-logs" / f"spark-jvm-{os.getpid()}.log"
+    )
+
+
+def launch_jvm(conf: dict[str, str]) -> Path | None:
+    """Start the driver JVM (the py4j gateway) with its stdout and stderr in ``jvm_log()``.
+
+    pyspark would start it with this process's stdout and stderr: its log4j banner,
+    ``NativeCodeLoader`` and ivy lines would land in the notebook (ipykernel shows what
+    the kernel's file descriptors receive) or the terminal. The JVM logs with
+    ``LOG4J_CONFIG`` (warnings and errors) to the file instead; ``SparkSession.builder``
+    then reuses this gateway. Returns the log file; None when a gateway was already up.
+    """
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None:
+        return None
+    options = " ".join(
+        filter(None, [conf.get("spark.driver.extraJavaOptions"), f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"])
+    )
+    jvm_conf = SparkConf(loadDefaults=False).setAll([*conf.items(), ("spark.driver.extraJavaOptions", options)])
+    path = jvm_log()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as output:  # the JVM keeps its own copy of the descriptor
+        gateway = launch_gateway(jvm_conf, popen_kwargs={"stdout": output, "stderr": subprocess.STDOUT})
+    SparkContext._ensure_initialized(gateway=gateway)
+    log.info("spark driver JVM output: %s", path)
+    return path
 
 
 #: Reader features that change which rows a data file holds; the file-list reader refuses them.
