@@ -74,7 +74,10 @@ def declared(notebook: Path) -> dict[str, Parameter]:
     """
     import papermill
 
-    found = papermill.inspect_notebook(str(notebook))
+    try:
+        found = papermill.inspect_notebook(str(notebook))
+    except ValueError as error:  # no kernelspec, so no language to read the cell in
+        raise ConfigurationError(f"cannot read the parameters of {notebook.name}: {error}") from None
     if not found:
         raise ConfigurationError(f"{notebook.name} declares no parameters (no cell tagged `parameters`)")
     parameters = {
