@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from pipeline_tasks import errors, layout, notebooks
+from pipeline_tasks import errors, layout, notebooks, runs
 from pipeline_tasks.cli import main
 from pipeline_tasks.documents import RunRecord
 from pipeline_tasks.io import aws
@@ -21,7 +21,11 @@ pytestmark = pytest.mark.aws
 
 def _notebooks_dir(tmp_path: Path, *sources: str) -> Path:
     """A notebooks folder whose validate notebook runs the given cells (after a parameters cell)."""
-    parameters = new_code_cell('execution_id = "x"\nbucket = None\naws_endpoint_url = None')
+    parameters = new_code_cell(
+        "from typing import Optional\n\n"
+        'execution_id: str = "x"\nflag: bool = False  # a typed flag\n'
+        "bucket: Optional[str] = None\naws_endpoint_url: Optional[str] = None"
+    )
     parameters.metadata["tags"] = ["parameters"]
     cells = [parameters, *(new_code_cell(source) for source in sources)]
     notebook = new_notebook(
@@ -150,4 +154,74 @@ def test_the_cli_exits_with_the_failure_kind_and_says_where_the_notebook_is(sett
     code = main(["notebook", "validate", "-p", "execution_id", "cli-1", "--no-progress"])
     assert code == 6
     err = capsys.readouterr().err
-    assert "KernelDied" in err and f"s3://{settings.bucket}/runs/cli-1/10_validate.html" in err
+    assert err.count("\n") == 1 and err.startswith("error: the kernel died") and "KernelDied" not in err
+    assert f"(executed notebook: s3://{settings.bucket}/runs/cli-1/10_validate.html)" in err
+
+
+def test_the_run_record_keeps_the_typed_values(settings, tmp_path, monkeypatch, capsys):
+    folder = _notebooks_dir(tmp_path, "assert flag is True, repr(flag)")
+    for name, value in settings.with_overrides(notebooks_dir=str(folder)).to_env().items():
+        monkeypatch.setenv(name, value)
+    code = main(["notebook", "validate", "--no-progress", "-p", "execution_id", "typed-1", "-p", "flag", "TRUE"])
+    assert code == 0, capsys.readouterr().err
+    record = _record(settings, "typed-1")
+    assert record.parameters["flag"] is True and record.parameters["execution_id"] == "typed-1"
+
+
+def test_bad_parameters_are_refused_before_anything_runs_or_is_archived(settings, tmp_path, monkeypatch, capsys):
+    folder = _notebooks_dir(tmp_path, 'print("ran")')
+    for name, value in settings.with_overrides(notebooks_dir=str(folder)).to_env().items():
+        monkeypatch.setenv(name, value)
+    for pairs in (["-p", "flag", "maybe"], ["-p", "bogus", "1"], ["-p", "x;y", "1"]):
+        assert main(["notebook", "validate", "--no-progress", "-p", "execution_id", "bad-p", *pairs]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "parameter" in err
+    assert main(["notebook", "validate", "--no-progress"]) == 2
+    assert "execution_id is required" in capsys.readouterr().err
+    assert _archived(settings, "bad-p") == {} and _archived(settings, "None") == {}
+    with pytest.raises(errors.ConfigurationError, match="unknown parameter bogus"):
+        notebooks.run_step(
+            settings.with_overrides(notebooks_dir=str(folder)), "validate", {"execution_id": "p", "bogus": 1}
+        )
+
+
+def test_missing_credentials_in_a_cell_are_a_configuration_error(settings, tmp_path):
+    folder = _notebooks_dir(tmp_path, "from botocore.exceptions import NoCredentialsError\nraise NoCredentialsError()")
+    settings = settings.with_overrides(notebooks_dir=str(folder))
+    with pytest.raises(errors.ConfigurationError, match="ecom-pipeline local up") as caught:
+        notebooks.run_step(settings, "validate", {"execution_id": "creds-1"})
+    assert caught.value.exit_code == 2 and _record(settings, "creds-1").exit_code == 2
+
+
+def test_no_archive_url_is_printed_when_archiving_failed(settings, tmp_path, monkeypatch, capsys):
+    folder = _notebooks_dir(tmp_path, "1 / 0")
+    gone = settings.with_overrides(notebooks_dir=str(folder), bucket=f"{settings.bucket}-missing")
+    for name, value in gone.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert main(["notebook", "validate", "--no-progress", "-p", "execution_id", "noarchive-1"]) == 4
+    err = capsys.readouterr().err
+    assert "ZeroDivisionError in cell" in err and "s3://" not in err and "executed notebook" not in err
+
+
+def test_an_adhoc_run_is_listed_as_such_not_as_a_failed_execution(settings, tmp_path):
+    folder = _notebooks_dir(tmp_path, "1 / 0")
+    settings = settings.with_overrides(notebooks_dir=str(folder))
+    with pytest.raises(errors.StepFailed):
+        notebooks.run_step(settings, "validate", {"execution_id": "adhoc-1"})
+    [summary] = [s for s in runs.list_executions(settings) if s.execution_id == "adhoc-1"]
+    assert (summary.status, summary.steps) == (runs.ADHOC, "validate:FAILED")
+
+
+def test_a_killed_task_leaves_an_incomplete_execution_with_its_files(settings, tmp_path, capsys, monkeypatch):
+    s3 = aws.client(settings, "s3")
+    s3.put_object(Bucket=settings.bucket, Key=layout.manifest_key(settings, "killed-1"), Body=b"{}")
+    s3.put_object(Bucket=settings.bucket, Key=layout.run_key(settings, "killed-1", "partial.txt"), Body=b"x")
+    s3.put_object(Bucket=settings.bucket, Key=layout.run_key(settings, "killed-1", "../../escape.txt"), Body=b"x")
+    [summary] = [s for s in runs.list_executions(settings) if s.execution_id == "killed-1"]
+    assert summary.status == runs.INCOMPLETE
+    monkeypatch.setattr("pipeline_tasks.cli._settings", lambda: settings)
+    assert main(["runs", "show", "killed-1", "--dest", str(tmp_path / "dest")]) == 0
+    out = capsys.readouterr().out
+    assert "killed-1: INCOMPLETE" in out and "partial.txt" in out and "../../escape.txt" in out  # archived as such
+    assert (tmp_path / "dest" / "killed-1" / "partial.txt").is_file()
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "dest" / "escape.txt").exists()
