@@ -72,7 +72,7 @@ def plural(count: int | None, noun: str) -> str:
 
 
 def parameter_value(text: str) -> str | bool | None:
-    """A ``-p`` value: ``true``/``false``/``null`` are read as such, anything else is a string."""
+    """A ``-p`` value read untyped; the command now converts to declared types (``parameters.check``)."""
     return {"true": True, "false": False, "null": None, "none": None}.get(text.lower(), text)
 
 
