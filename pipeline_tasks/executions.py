@@ -2,7 +2,8 @@
 
 The same on AWS and on the local stack: the orchestrator is invoked as the
 scheduler invokes it (the Pipeline-Orchestrator Lambda), and the execution is read
-from Step Functions' history.
+from Step Functions' history. While a state runs, ``follow`` reports a heartbeat with
+its task's latest progress line (``progress``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline_tasks import progress as heartbeats
 from pipeline_tasks.errors import StepFailed
 from pipeline_tasks.io import aws
 from pipeline_tasks.settings import Settings
@@ -61,6 +63,14 @@ def entered_states(events: list[dict[str, Any]], names: set[str]) -> list[tuple[
     return result
 
 
+def last_entered(events: list[dict[str, Any]], names: set[str]) -> tuple[str, float] | None:
+    """The last top-level state entered and when (epoch seconds): the running one while the execution runs."""
+    for event in reversed(events):
+        if event["type"].endswith(_ENTERED) and event["stateEnteredEventDetails"]["name"] in names:
+            return event["stateEnteredEventDetails"]["name"], event["timestamp"].timestamp()
+    return None
+
+
 def follow(
     settings: Settings,
     execution_arn: str,
@@ -68,12 +78,27 @@ def follow(
     progress: Callable[[str], None] = print,
     poll: float = 0.5,
     timeout: float = 3600,
+    lines: heartbeats.LineSource | None = None,
+    heartbeat: float | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> ExecutionReport:
-    """Wait for an execution to end, reporting each top-level state as it is entered."""
+    """Wait for an execution to end, reporting each top-level state as it is entered.
+
+    While a state runs, a heartbeat (``    .. State 12 s: latest progress line``) at most
+    every ``heartbeat`` seconds (default ``PIPELINE_HEARTBEAT_SECONDS`` or 10; 0: none); its
+    line from ``lines`` (default: the CloudWatch Logs of the state's ECS task, which the
+    local stack's emulator fills too).
+    """
     sfn = aws.client(settings, "stepfunctions")
     definition = sfn.describe_state_machine_for_execution(executionArn=execution_arn)["definition"]
     names = top_level_states(definition)
     report = ExecutionReport(execution_arn=execution_arn, name=execution_arn.rsplit(":", 1)[-1])
+    beats = heartbeats.Heartbeat(
+        lines if lines is not None else heartbeats.CloudWatchLines(settings, definition),
+        interval=heartbeats.heartbeat_interval(heartbeat),
+        progress=progress,
+        clock=clock,
+    )
     deadline = time.monotonic() + timeout
     shown = 0
     while True:
@@ -85,6 +110,10 @@ def follow(
         shown = len(states)
         if described["status"] != "RUNNING" or time.monotonic() > deadline:
             break
+        running = last_entered(events, names)
+        if running is not None:
+            beats.enter(*running)
+            beats.beat()
         time.sleep(poll)
     report.status = described["status"]
     report.states = [name for name, _ in states]

@@ -1,8 +1,10 @@
 """Workarounds 2 and 3: ECS tasks and Lambda functions that really run.
 
 ``EcsAgent`` runs each new task's container command as a local process under its task
-role's credentials and records the exit code (2); Lambda functions of ``pipeline_tasks``
-are served in this process under their role's credentials (3).
+role's credentials and records the exit code (2); its output goes to a log file and, as
+the awslogs driver does on Fargate, to the task's CloudWatch Logs stream
+(``LogMirror``), where ``executions.follow`` reads its progress. Lambda functions of
+``pipeline_tasks`` are served in this process under their role's credentials (3).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 HANDLER_VARIABLE = "PIPELINE_HANDLER"
 #: Ticks an ECS task would need to leave RUNNING by itself: never.
 _FROZEN = 10**9
+#: CloudWatch Logs takes events of up to 256 KB; the copy of a longer line is cut.
+MAX_EVENT_CHARS = 65536
 #: The variables of this server process that a task must not inherit (2): its credentials are its role's.
 _SERVER_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
@@ -194,6 +198,7 @@ class EcsAgent(threading.Thread):
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{container['name']}-{task.id}.log"
+        mirror = LogMirror.of(log_path, container, task, getattr(backend, "account_id", None))
         with log_path.open("wb") as output:
             output.write(f"$ {' '.join(command)}\n".encode())
             output.flush()
@@ -204,6 +209,8 @@ class EcsAgent(threading.Thread):
             except OSError as error:
                 output.write(f"cannot start the container command: {error}\n".encode())
                 code = 127
+        if mirror is not None:
+            mirror.finish()
         self._stop(task, code, f"Essential container in task exited (exit code {code}; log {log_path})")
         log.info("task %s (%s) exited with %d", task.id, container["name"], code)
 
@@ -215,3 +222,67 @@ class EcsAgent(threading.Thread):
         task.stopped_reason = reason
         task.desired_status = "STOPPED"
         task.last_status = "STOPPED"
+
+
+class LogMirror(threading.Thread):
+    """Copies a task's log file, line by line as it grows, to its awslogs stream in this server's CloudWatch Logs.
+
+    The stream is named as the awslogs driver names it, ``{prefix}/{container}/{task id}``.
+    A mirror never fails its task: when the log group is missing or a copy fails, the
+    lines stay in the file only.
+    """
+
+    def __init__(self, path: Path, logs: Any, group: str, stream: str, interval: float = 1.0) -> None:
+        super().__init__(name=f"local-awslogs-{stream}", daemon=True)
+        self.path, self.logs, self.group, self.stream, self.interval = path, logs, group, stream, interval
+        self.offset = 0
+        self.done = threading.Event()
+
+    @classmethod
+    def of(cls, path: Path, container: Mapping[str, Any], task: Any, account_id: str | None) -> LogMirror | None:
+        """A started mirror for a container with an ``awslogs`` configuration; None without one."""
+        config = container.get("logConfiguration") or {}
+        options = config.get("options") or {}
+        if config.get("logDriver") != "awslogs" or not options.get("awslogs-group") or not account_id:
+            return None
+        prefix = options.get("awslogs-stream-prefix")
+        stream = f"{prefix}/{container['name']}/{task.id}" if prefix else str(task.id)
+        try:
+            from moto.logs.models import logs_backends
+
+            logs = logs_backends[account_id][options.get("awslogs-region") or task.region_name]
+            logs.ensure_log_stream(options["awslogs-group"], stream)
+        except Exception as error:  # no log group: the file is the only log
+            log.info("task %s logs to its file only: %s", task.id, error)
+            return None
+        mirror = cls(path, logs, options["awslogs-group"], stream)
+        mirror.start()
+        return mirror
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            self.copy(final=False)
+        self.copy(final=True)
+
+    def finish(self) -> None:
+        """Copy the rest of the file (the task has exited) and stop."""
+        self.done.set()
+        self.join(timeout=10)
+
+    def copy(self, *, final: bool) -> None:
+        """Put the file's new complete lines (with ``final``, its last partial one too) as log events."""
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+            end = len(data) if final else data.rfind(b"\n") + 1
+            if end <= 0:
+                return
+            self.offset += end
+            now = int(time.time() * 1000)
+            lines = data[:end].decode("utf-8", errors="replace").splitlines()
+            events = [{"timestamp": now, "message": line[:MAX_EVENT_CHARS]} for line in lines if line.strip()]
+            if events:
+                self.logs.put_log_events(self.group, self.stream, events)
+        except Exception:  # the task's run must not depend on its log copy
+            log.exception("could not copy %s to the log stream %s", self.path, self.stream)
