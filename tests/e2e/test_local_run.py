@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import re
+import sys
 from decimal import Decimal
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from pipeline_tasks import progress
 from pipeline_tasks.cli import main
 from tests.expected_states import PROCESSED
 from tests.reference import Reference
@@ -19,6 +24,8 @@ pytestmark = [pytest.mark.spark, pytest.mark.aws, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 BATCHES = [REPO / "samples" / "batch_01", REPO / "samples" / "batch_02"]
 NOTEBOOKS = ("10_validate", "20_stage", "30_transform_kpis")
+#: Shorter than the default (10 s), so that even a fast transformation gets heartbeats.
+HEARTBEAT_SECONDS = 3
 
 
 def _outputs(notebook: nbformat.NotebookNode) -> str:
@@ -33,15 +40,30 @@ def _images(notebook: nbformat.NotebookNode) -> int:
     return sum("image/png" in o.get("data", {}) for c in notebook.cells for o in c.get("outputs", []))
 
 
+class _Tee(io.StringIO):
+    """Keeps what the run prints and still shows it (pytest -s)."""
+
+    def __init__(self, shown: io.TextIOBase) -> None:
+        super().__init__()
+        self.shown = shown
+
+    def write(self, text: str) -> int:
+        self.shown.write(text)
+        return super().write(text)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    code = main(["local", "run", *map(str, BATCHES), "--out", str(out)])
-    return code, out
+    printed = _Tee(sys.stdout)
+    with contextlib.redirect_stdout(printed), pytest.MonkeyPatch.context() as patch:
+        patch.setenv(progress.INTERVAL_VARIABLE, str(HEARTBEAT_SECONDS))
+        code = main(["local", "run", *map(str, BATCHES), "--out", str(out)])
+    return code, out, printed.getvalue()
 
 
 def test_the_demo_succeeds_with_the_contract_kpis(demo):
-    code, out = demo
+    code, out, _ = demo
     assert code == 0
     ref = Reference()
     for folder in BATCHES:
@@ -60,7 +82,7 @@ def test_the_demo_succeeds_with_the_contract_kpis(demo):
 
 
 def test_every_execution_went_through_the_state_machine(demo):
-    _, out = demo
+    _, out, _ = demo
     executions = json.loads((out / "executions.json").read_text())
     assert [e["status"] for e in executions] == ["SUCCEEDED", "SUCCEEDED"]
     for execution in executions:
@@ -71,7 +93,7 @@ def test_every_execution_went_through_the_state_machine(demo):
 
 
 def test_every_execution_leaves_its_executed_notebooks(demo):
-    _, out = demo
+    _, out, _ = demo
     executions = json.loads((out / "executions.json").read_text())
     for execution in executions:
         execution_id = execution["execution_id"]
@@ -96,9 +118,24 @@ def test_every_execution_leaves_its_executed_notebooks(demo):
 
 
 def test_the_rejected_file_and_its_reason_are_in_the_validate_notebook(demo):
-    _, out = demo
+    _, out, _ = demo
     executions = json.loads((out / "executions.json").read_text())
     rejected = executions[1]["invalid_files"]
     assert [r["key"] for r in rejected] == ["input/orders_broken.csv"]
     html = (out / "runs" / executions[1]["execution_id"] / "10_validate.html").read_text()
     assert "orders_broken.csv" in html and "missing required column" in html
+
+
+def test_the_run_reports_heartbeats_while_the_transformation_runs(demo):
+    """Issue 18, no long silences: while the transformation runs, heartbeats name it and its seconds."""
+    _, _, printed = demo
+    lines = printed.splitlines()
+    for start in [n for n, line in enumerate(lines) if line == "    -> TransformationTask"]:
+        during = lines[start + 1 : lines.index("    -> CheckTransformationExit", start)]
+        beats = [line for line in during if line.startswith("    .. ")]
+        assert beats, during
+        for beat in beats:
+            found = re.fullmatch(r"    \.\. TransformationTask (\d+) s(?:: (.+))?", beat)
+            assert found, beat
+            assert int(found[1]) >= HEARTBEAT_SECONDS - 1
+            assert found[2] is None or not re.search(r"\bWARN|log4j|jdk\.|Spark", found[2]), beat
