@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline_tasks import batches, layout  # noqa: E402
+from pipeline_tasks.documents import BatchValidation, StageReport, TransformReport  # noqa: E402
 from pipeline_tasks.io import aws  # noqa: E402
 from pipeline_tasks.io import s3 as s3io  # noqa: E402
 from pipeline_tasks.local import template  # noqa: E402
@@ -290,20 +291,23 @@ def main() -> None:
             tasks.append(row)
             if row["exit_code"] != 0:
                 break
-            result = s3io.get_json_or_none(s3, settings.bucket, layout.result_key(settings, execution_id))
+            document = s3io.get_json_or_none(s3, settings.bucket, layout.result_key(settings, execution_id))
+            result = None if document is None else BatchValidation.from_json(document)
             if step == "validate" and result is not None:
-                if result["invalid_files"]:
-                    print(f"  invalid: {[(f['key'], f['reason']) for f in result['invalid_files']]}", flush=True)
+                if result.invalid_files:
+                    print(f"  invalid: {[(f.key, f.reason) for f in result.invalid_files]}", flush=True)
                 moved = time.perf_counter()
-                moves.reject(settings, result["invalid_files"])
+                moves.reject(settings, result.invalid_files)
                 moves_s["HandleInvalidFiles"] = round(time.perf_counter() - moved, 1)
             if step == "stage":
-                row["report"] = _stage_summary(s3io.get_json(s3, settings.bucket, f"reports/{execution_id}/stage.json"))
+                stage_report = s3io.get_json(s3, settings.bucket, f"reports/{execution_id}/stage.json")
+                row["report"] = _stage_summary(StageReport.from_json(stage_report))
             if step == "transform" and result is not None:
-                report = s3io.get_json(s3, settings.bucket, f"reports/{execution_id}/transform.json")
-                row["report"] = {"mode": report.get("mode"), "seconds_by_phase": report.get("seconds_by_phase")}
+                key = f"reports/{execution_id}/transform.json"
+                report = TransformReport.from_json(s3io.get_json(s3, settings.bucket, key))
+                row["report"] = {"mode": report.mode, "seconds_by_phase": report.seconds_by_phase}
                 moved = time.perf_counter()
-                moves.archive(settings, result["valid_files"])
+                moves.archive(settings, result.valid_files)
                 moves_s["ArchiveValidFiles"] = round(time.perf_counter() - moved, 1)
         moto_rss = round(moto.memory_info().rss / 2**20)
     summary = {
@@ -344,15 +348,15 @@ def _scale(items: int) -> str:
     return f"{items // 1_000_000}m" if items % 1_000_000 == 0 else str(items)
 
 
-def _stage_summary(report: dict[str, Any]) -> dict[str, Any]:
+def _stage_summary(report: StageReport) -> dict[str, Any]:
     """What the stage report says about the batch: rows per file and the chunked merges per table."""
     keep = ("chunks", "inserted", "updated", "unchanged", "rows_superseded_in_batch", "seconds", "version")
     return {
         "files": {
-            f["key"]: {k: f[k] for k in ("rows_read", "rows_staged", "rows_quarantined")} for f in report["files"]
+            f.key: {k: getattr(f, k) for k in ("rows_read", "rows_staged", "rows_quarantined")} for f in report.files
         },
-        "tables": {name: {k: merge.get(k) for k in keep} for name, merge in report["tables"].items()},
-        "quarantined": report["quarantine"]["rows"],
+        "tables": {name: {k: getattr(merge, k) for k in keep} for name, merge in report.tables.items()},
+        "quarantined": None if report.quarantine is None else report.quarantine.rows,
     }
 
 

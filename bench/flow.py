@@ -29,6 +29,7 @@ from generate import generate_base, generate_increment  # noqa: E402
 from run import stage_files  # noqa: E402
 
 from pipeline_tasks import executions  # noqa: E402
+from pipeline_tasks.documents import TransformReport  # noqa: E402
 from pipeline_tasks.io import aws  # noqa: E402
 from pipeline_tasks.io import s3 as s3io  # noqa: E402
 from pipeline_tasks.local import template  # noqa: E402
@@ -79,7 +80,9 @@ def main() -> None:
         assert outcome["started"], outcome
         report = executions.follow(settings, outcome["execution_arn"], progress=lambda s: print(s, flush=True))
         execution = time.perf_counter() - started - orchestrate
-        transform_report = s3io.get_json(s3, settings.bucket, f"reports/{outcome['execution_id']}/transform.json")
+        transform_report = TransformReport.from_json(
+            s3io.get_json(s3, settings.bucket, f"reports/{outcome['execution_id']}/transform.json")
+        )
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "scale": args.scale,
@@ -91,8 +94,8 @@ def main() -> None:
         "orchestrator_s": round(orchestrate, 2),
         "execution_s": round(execution, 1),
         "seconds_by_state": report.seconds_by_state,
-        "transform_phases": transform_report["seconds_by_phase"],
-        "affected_days": len(transform_report["affected_dates"] or []),
+        "transform_phases": transform_report.seconds_by_phase,
+        "affected_days": len(transform_report.affected_dates or ()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

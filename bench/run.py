@@ -333,9 +333,9 @@ def _replay(
             with rec.stage(scale, name) as row:
                 stage_files(target, files, execution_id)
                 report = transform.run(target, execution_id, spark=spark)
-                row["transform_phases"] = report["seconds_by_phase"]
-                print(f"    transform phases: {report['seconds_by_phase']}", flush=True)
-                days = report["affected_dates"]
+                row["transform_phases"] = report.seconds_by_phase
+                print(f"    transform phases: {report.seconds_by_phase}", flush=True)
+                days = report.affected_dates
                 row["affected_dates"] = "all" if days is None else len(days)
             if measured:
                 runs[label].append(row["seconds"])

@@ -10,10 +10,11 @@ This module owns the shape of four documents (their keys: ``layout``):
   (``steps.transform``), a ``KpiTableWrites`` per KPI table;
 - ``RunRecord``: ``runs/{execution_id}/{notebook}.json`` (``notebooks``).
 
-Each has ``to_json()``, the document as written, and ``from_json(document)``. Other
-components read the JSON (the state machine through the Read-Validation-Result
-Lambda, reviewers' notebooks), so ``to_json`` gives exactly the keys written before
-these classes existed. ``from_json`` reads a document as tolerantly as the readers
+The steps return these documents (``validate.run``, ``stage.run``, ``transform.run``)
+and write their JSON. Each has ``to_json()``, the document as written, and
+``from_json(document)``. Other components read the JSON (the state machine through
+the Read-Validation-Result Lambda, reviewers' notebooks), so ``to_json`` gives
+exactly the keys written before these classes existed. ``from_json`` reads a document as tolerantly as the readers
 did before it: a key the document lacks (one written by an older version, or a
 hand-built one) takes the default given below, and keys beyond these are ignored.
 ``of`` takes either a document or its JSON.
@@ -411,9 +412,9 @@ class TransformReport(Document):
         blocked_days: Days whose KPIs could not be computed, with the error.
         tables: What was written, by KPI table name.
         order_kpis: The OrderKPIs items of the recomputed days, values as JSON.
-        plan: What the run decided before computing, as JSON, in the reports of a
-            transform that writes it (the rewrite of ``steps.transform`` under way);
-            None, and not written, otherwise.
+        plan: What the run decided before computing, as JSON
+            (``steps.transform.plan.TransformPlan.to_json``); None, and not written, in
+            a report of a version before it.
         seconds: How long the transform took.
         seconds_by_phase: How long each phase took.
     """

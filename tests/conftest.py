@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pipeline_tasks import layout
+from pipeline_tasks.documents import TransformReport
 from pipeline_tasks.io import aws, dynamodb, published
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.runner import Execution, direct_steps, process_batch
@@ -109,7 +110,7 @@ class Pipeline:
 
         return values(specs[0]), values(specs[1])
 
-    def full_recompute(self) -> dict[str, Any]:
+    def full_recompute(self) -> TransformReport:
         return transform.run(self.settings, "full-recompute", spark=self.spark, full=True)
 
     def order_kpis(self) -> dict[str, dict[str, Any]]:

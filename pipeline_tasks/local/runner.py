@@ -28,7 +28,8 @@ from typing import Any
 
 from pipeline_tasks import batches, executions, notebooks, runs
 from pipeline_tasks.batches import BatchFile
-from pipeline_tasks.contract import CATEGORY_KPIS, ORDER_KPIS, Measure, measure_of
+from pipeline_tasks.contract import CATEGORY_KPIS, ORDER_KPIS, is_decimal
+from pipeline_tasks.documents import BatchValidation, TransformReport
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import aws, dynamodb
 from pipeline_tasks.io import s3 as s3io
@@ -158,33 +159,31 @@ class _Batch:
         """An ECS task: the step run by ``run_step`` (which raises when it fails: exit code 0 otherwise)."""
         self.timed(task.name, lambda: self.run_step(task.name, inputs))
         if task.name == "transform":
-            report = s3io.get_json(
-                self.s3, self.settings.bucket, report_key(self.settings, inputs["execution_id"], "transform")
-            )
-            for table, counts in report["tables"].items():
-                self.progress(
-                    f"    {table}: {counts['put']} put, {counts['deleted']} deleted, {counts['unchanged']} unchanged"
-                )
+            key = report_key(self.settings, inputs["execution_id"], "transform")
+            report = TransformReport.from_json(s3io.get_json(self.s3, self.settings.bucket, key))
+            for table, writes in report.tables.items():
+                self.progress(f"    {table}: {writes.put} put, {writes.deleted} deleted, {writes.unchanged} unchanged")
         return {"exit_code": 0}
 
     def read_validation_result(self, task: asl.Task, inputs: dict[str, Any]) -> dict[str, Any]:
         """The validation result's files (its own entries: the moves here plan themselves)."""
-        result = s3io.get_json(self.s3, self.settings.bucket, result_key(self.settings, inputs["execution_id"]))
-        self.execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
-        for item in result["valid_files"]:
-            dropped = ", ".join(f"{n} {reason}" for reason, n in item["rows_not_staged"].items())
-            self.progress(
-                f"    valid {item['key']}: {item['rows_read']} rows" + (f" ({dropped} not staged)" if dropped else "")
-            )
-        self.execution.invalid_files = [{"key": f["key"], "reason": f["reason"]} for f in result["invalid_files"]]
-        for item in self.execution.invalid_files:
-            self.progress(f"    rejected {item['key']}: {item['reason']}")
+        document = s3io.get_json(self.s3, self.settings.bucket, result_key(self.settings, inputs["execution_id"]))
+        result = BatchValidation.from_json(document)
+        self.execution.valid_files = [{"key": f.key} for f in result.valid_files]
+        for item in result.valid_files:
+            dropped = ", ".join(f"{n} {reason}" for reason, n in item.rows_not_staged.items())
+            detail = f" ({dropped} not staged)" if dropped else ""
+            self.progress(f"    valid {item.key}: {item.rows_read} rows{detail}")
+        self.execution.invalid_files = [{"key": f.key, "reason": f.reason} for f in result.invalid_files]
+        for rejected in result.invalid_files:
+            self.progress(f"    rejected {rejected.key}: {rejected.reason}")
         return {
-            "has_valid_files": bool(result["valid_files"]),
-            "valid_files": result["valid_files"],
-            "invalid_files": result["invalid_files"],
-            "valid_count": len(result["valid_files"]),
-            "invalid_count": len(result["invalid_files"]),
+            "has_valid_files": result.has_valid_files,
+            # The entries as stored: the state machine hands them to the moves.
+            "valid_files": document["valid_files"],
+            "invalid_files": document["invalid_files"],
+            "valid_count": len(result.valid_files),
+            "invalid_count": len(result.invalid_files),
         }
 
     def reject(self, task: asl.Task, inputs: dict[str, Any]) -> None:
@@ -253,7 +252,7 @@ def _describe(error: BaseException) -> str:
 
 
 def _format(name: str, value: Any) -> str:
-    if measure_of(name) in (Measure.MONEY, Measure.RATE):
+    if is_decimal(name):
         return f"{Decimal(str(value)):.2f}"
     if isinstance(value, Decimal):
         return str(int(value)) if value == value.to_integral_value() else str(value)
@@ -298,17 +297,18 @@ def run_batch_through_the_flow(
             "(the failed step's notebook is under runs/, its log under task-logs/)"
         )
     s3 = aws.client(settings, "s3")
-    result = s3io.get_json_or_none(s3, settings.bucket, result_key(settings, execution.execution_id))
-    if result:
-        execution.valid_files = [{"key": f["key"]} for f in result["valid_files"]]
-        execution.invalid_files = [{"key": f["key"], "reason": f["reason"]} for f in result["invalid_files"]]
+    document = s3io.get_json_or_none(s3, settings.bucket, result_key(settings, execution.execution_id))
+    if document:
+        result = BatchValidation.from_json(document)
+        execution.valid_files = [{"key": f.key} for f in result.valid_files]
+        execution.invalid_files = [{"key": f.key, "reason": f.reason} for f in result.invalid_files]
         fate = "archived" if report.status == "SUCCEEDED" else "left in input/ for a re-run"
-        for item in result["valid_files"]:
-            dropped = ", ".join(f"{n} {reason}" for reason, n in item["rows_not_staged"].items())
-            detail = f"{item['rows_read']} rows" + (f", {dropped} not staged" if dropped else "")
-            progress(f"    valid    {item['key']} ({detail}): {fate}")
-        for item in execution.invalid_files:
-            progress(f"    rejected {item['key']}: {item['reason']}")
+        for item in result.valid_files:
+            dropped = ", ".join(f"{n} {reason}" for reason, n in item.rows_not_staged.items())
+            detail = f"{item.rows_read} rows" + (f", {dropped} not staged" if dropped else "")
+            progress(f"    valid    {item.key} ({detail}): {fate}")
+        for rejected in result.invalid_files:
+            progress(f"    rejected {rejected.key}: {rejected.reason}")
     execution.notebooks = runs.archived_keys(settings, execution.execution_id)
     return execution
 

@@ -353,7 +353,7 @@ def run(
     valid_files: Sequence[ValidFile | Mapping[str, Any] | str] | None = None,
     *,
     chunk_rows: int = CHUNK_ROWS,
-) -> dict[str, Any]:
+) -> StageReport:
     """Stage the valid files of a batch.
 
     Args:
@@ -364,12 +364,12 @@ def run(
         chunk_rows: Typed rows gathered before each merge (see ``stage_dataset``).
 
     Returns:
-        The stage report as JSON, as written to ``reports/{execution_id}/stage.json``.
+        The stage report; its ``to_json()`` is written to ``reports/{execution_id}/stage.json``.
     """
     s3 = aws.client(settings, "s3")
     if valid_files is None:
         valid_files = valid_files_of(settings, s3, execution_id)
     batch = files_to_stage(settings, s3, execution_id, valid_files)
-    report = stage_files(settings, execution_id, batch, chunk_rows=chunk_rows).to_json()
-    s3io.put_json(s3, settings.bucket, report_key(settings, execution_id, "stage"), report)
+    report = stage_files(settings, execution_id, batch, chunk_rows=chunk_rows)
+    s3io.put_json(s3, settings.bucket, report_key(settings, execution_id, "stage"), report.to_json())
     return report

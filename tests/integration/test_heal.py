@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pipeline_tasks import layout
+from pipeline_tasks.documents import TransformReport
 from pipeline_tasks.io import aws, dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.steps import transform
@@ -45,13 +46,13 @@ OTHER_DAY = [
 ]
 
 
-def _transform_report(pipeline: Any, execution_id: str) -> dict[str, Any]:
+def _transform_report(pipeline: Any, execution_id: str) -> TransformReport:
     key = layout.report_key(pipeline.settings, execution_id, "transform")
-    return s3io.get_json(pipeline.s3, pipeline.settings.bucket, key)
+    return TransformReport.from_json(s3io.get_json(pipeline.s3, pipeline.settings.bucket, key))
 
 
-def _checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {check["table"]: check for check in report["table_checks"]}
+def _checks(report: TransformReport) -> dict[str, dict[str, Any]]:
+    return {check["table"]: check for check in report.table_checks}
 
 
 def _assert_tables_equal_the_reference(pipeline: Any, files: list[tuple[str, bytes]]) -> None:
@@ -72,7 +73,7 @@ def test_an_emptied_table_is_filled_again_by_the_next_batch(pipeline, settings):
 
     _assert_tables_equal_the_reference(pipeline, FIRST + OTHER_DAY)
     report = _transform_report(pipeline, execution.execution_id)
-    assert report["affected_dates"] == ["2024-03-05"]  # the repair is not a recompute
+    assert report.affected_dates == ("2024-03-05",)  # the repair is not a recompute
     checks = _checks(report)
     assert checks[spec.name] | {"identity": None, "changes": None} == {
         "table": spec.name,
@@ -135,7 +136,7 @@ def test_an_item_edited_in_place_is_found_by_reconcile_only(pipeline, settings, 
 
     # What the per-run check does not see: same table, same item count.
     execution = pipeline.run_batch(OTHER_DAY)
-    assert {c["action"] for c in _transform_report(pipeline, execution.execution_id)["table_checks"]} == {"none"}
+    assert {c["action"] for c in _transform_report(pipeline, execution.execution_id).table_checks} == {"none"}
     assert pipeline.category_kpis()[("Tops", "2024-03-01")]["daily_revenue"] == Decimal("999.99")
 
     dry = transform.reconcile(settings, dry_run=True)
@@ -179,7 +180,7 @@ def test_without_the_record_a_failed_check_recomputes_every_day(pipeline, settin
 
     _assert_tables_equal_the_reference(pipeline, FIRST + OTHER_DAY)
     report = _transform_report(pipeline, execution.execution_id)
-    assert (report["mode"], report["affected_dates"]) == ("full", None)
+    assert (report.mode, report.affected_dates) == ("full", None)
     assert _checks(report)[spec.name]["action"] == "full recompute"
 
 
@@ -216,5 +217,5 @@ def test_an_older_record_put_back_is_not_repaired_from(pipeline, settings):
 
     _assert_tables_equal_the_reference(pipeline, FIRST + changed + OTHER_DAY)
     report = _transform_report(pipeline, execution.execution_id)
-    assert report["mode"] == "full"
+    assert report.mode == "full"
     assert _checks(report)[spec.name]["action"] == "full recompute"

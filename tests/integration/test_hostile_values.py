@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from pipeline_tasks import layout
+from pipeline_tasks.documents import TransformReport
 from pipeline_tasks.io import aws, delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.steps import stage, transform
@@ -98,7 +99,7 @@ def test_a_rerun_of_an_older_batch_after_a_newer_one_leaves_the_newer_rows(pipel
     ]
     _stage_and_transform(settings, spark, "batch-b", batch_b, b_time)
     report = _stage_and_transform(settings, spark, "batch-a-rerun-1", batch_a, a_time)
-    assert report["tables"]["orders"]["older"] == 1 and report["tables"]["order_items"]["older"] == 1
+    assert report.tables["orders"].older == 1 and report.tables["order_items"].older == 1
 
     ref = Reference()  # the contract's order: A's files arrived first
     for name, data in batch_a:
@@ -144,11 +145,13 @@ def test_a_day_whose_kpis_fail_to_compute_blocks_only_itself_and_is_retried(pipe
     monkeypatch.setattr(transform_compute, "compute_aggregates", failing_on_one_day)
     pipeline.run_batch(first)  # the execution succeeds: one day blocked, not the batch
     assert sorted(pipeline.order_kpis()) == ["2024-03-01"]
-    report = s3io.get_json(
-        pipeline.s3, pipeline.settings.bucket, layout.report_key(pipeline.settings, "test-001", "transform")
+    report = TransformReport.from_json(
+        s3io.get_json(
+            pipeline.s3, pipeline.settings.bucket, layout.report_key(pipeline.settings, "test-001", "transform")
+        )
     )
-    assert list(report["blocked_days"]) == ["2024-03-02"]
-    assert "injected" in report["blocked_days"]["2024-03-02"]
+    assert list(report.blocked_days) == ["2024-03-02"]
+    assert "injected" in report.blocked_days["2024-03-02"]
 
     second = [("orders_later.csv", csv_bytes("orders", [order(3, "2024-03-03 10:00:00")]))]
     pipeline.run_batch(second)  # still failing: the blocked day is retried, the new day published

@@ -158,7 +158,7 @@ def test_upserts_moved_orders_and_no_stale_items(pipeline):
     assert orders["2024-03-05"]["total_items_sold"] == 0
     assert set(categories) == {("Tops", "2024-03-03"), ("Denim", "2024-03-03")}
     report = pipeline.full_recompute()
-    assert all(t["put"] == 0 and t["deleted"] == 0 for t in report["tables"].values())
+    assert all(t.put == 0 and t.deleted == 0 for t in report.tables.values())
 
 
 def test_last_row_wins_within_a_file_across_files_and_batches(pipeline):
@@ -184,7 +184,7 @@ def test_processing_the_same_file_twice_changes_nothing(pipeline):
     assert execution.status == "SUCCEEDED"
     assert (pipeline.order_kpis(), pipeline.category_kpis()) == before
     report = pipeline.full_recompute()
-    assert all(t["put"] == 0 and t["deleted"] == 0 for t in report["tables"].values())
+    assert all(t.put == 0 and t.deleted == 0 for t in report.tables.values())
 
 
 def test_rows_with_bad_keys_or_field_counts_are_not_staged(pipeline):

@@ -91,4 +91,4 @@ def test_incremental_equals_full_and_reference(pipeline, seed):
         assert pipeline.order_kpis() == expected_orders, f"batch {number}"
         assert pipeline.category_kpis() == expected_categories, f"batch {number}"
     report = pipeline.full_recompute()
-    assert all(t["put"] == 0 and t["deleted"] == 0 for t in report["tables"].values()), report["tables"]
+    assert all(t.put == 0 and t.deleted == 0 for t in report.tables.values()), report.tables

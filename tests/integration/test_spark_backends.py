@@ -12,6 +12,7 @@ import pytest
 
 from pipeline_tasks import layout
 from pipeline_tasks.contract import ORDER_ITEMS, ORDERS, PRODUCTS
+from pipeline_tasks.documents import StageReport, TransformReport
 from pipeline_tasks.io import delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io import spark as spark_io
@@ -108,9 +109,9 @@ def _edge_batches(prices: list[str]) -> list[list[tuple[str, bytes]]]:
     ]
 
 
-def _transform_report(pipeline: Pipeline) -> dict:
+def _transform_report(pipeline: Pipeline) -> TransformReport:
     key = layout.report_key(pipeline.settings, f"test-{pipeline.batches:03d}", "transform")
-    return s3io.get_json(pipeline.s3, pipeline.settings.bucket, key)
+    return TransformReport.from_json(s3io.get_json(pipeline.s3, pipeline.settings.bucket, key))
 
 
 def _aggregates(settings: Settings, spark, money: MoneyPlan) -> list[list[dict]]:
@@ -125,7 +126,7 @@ def _aggregates(settings: Settings, spark, money: MoneyPlan) -> list[list[dict]]
 def test_int64_money_parts_and_decimals_give_the_same_exact_kpis(settings, spark):
     pipeline = Pipeline(settings, spark)
     pipeline.run_and_check(_edge_batches(EDGE_PRICES))
-    assert _transform_report(pipeline)["money_sums"] == "int64 parts"
+    assert _transform_report(pipeline).money_sums == "int64 parts"
     items = delta.ensure_table(settings.table_uri(ORDER_ITEMS.name), ORDER_ITEMS, delta.storage_options(settings))
     assert transform.money_parts_fit(items)
     decimals, parts = _aggregates(settings, spark, MoneyPlan.DECIMAL), _aggregates(settings, spark, MoneyPlan.PARTS)
@@ -142,11 +143,12 @@ def test_prices_just_below_the_parts_limit_sum_exactly_and_larger_ones_are_quara
     largest = "999999999999999999.999999999999999999"
     pipeline = Pipeline(settings, spark)
     orders, _ = pipeline.run_and_check(_edge_batches([largest] * 1200 + ["3000000000000000000.25", "2.5"]))
-    assert _transform_report(pipeline)["money_sums"] == "int64 parts"
+    assert _transform_report(pipeline).money_sums == "int64 parts"
     assert sum(o["total_revenue"] for o in orders.values()) == Decimal(largest) * 1200 + Decimal("2.50")
-    stage_report = s3io.get_json(pipeline.s3, settings.bucket, layout.report_key(settings, "test-001", "stage"))
-    [items] = [f for f in stage_report["files"] if f["dataset"] == "order_items"]
-    assert items["rows_not_staged"] == {"sale_price_out_of_range": 1}
+    key = layout.report_key(settings, "test-001", "stage")
+    stage_report = StageReport.from_json(s3io.get_json(pipeline.s3, settings.bucket, key))
+    [items] = [f for f in stage_report.files if f.dataset == "order_items"]
+    assert items.rows_not_staged == {"sale_price_out_of_range": 1}
 
 
 if __name__ == "__main__":  # the Connect client of test_transform_through_a_spark_connect_server

@@ -121,9 +121,9 @@ def test_tiny_chunks_stage_what_one_merge_stages(settings, monkeypatch):
         reports[label] = stage.run(target, "batch", batch, chunk_rows=chunk_rows)
 
     tiny, whole = reports["tiny"], reports["one"]
-    assert tiny["files"] == whole["files"]
-    assert tiny["tables"]["orders"]["chunks"] >= 4 and whole["tables"]["orders"]["chunks"] == 1
-    assert tiny["files"][0] == {
+    assert [f.to_json() for f in tiny.files] == [f.to_json() for f in whole.files]
+    assert tiny.tables["orders"].chunks >= 4 and whole.tables["orders"].chunks == 1
+    assert tiny.files[0].to_json() == {
         "key": "input/orders_a.csv",
         "dataset": "orders",
         "rows_read": 8,
@@ -133,9 +133,9 @@ def test_tiny_chunks_stage_what_one_merge_stages(settings, monkeypatch):
         "rows_excluded_by_cleaning": {},
         "rows_kept": 6,
     }
-    assert tiny["quarantine"]["rows"] == whole["quarantine"]["rows"] == 3
+    assert tiny.quarantine.rows == whole.quarantine.rows == 3
     # orders_c's orders 1 and 10 lose to newer rows: staged by an earlier chunk, or within the one merge.
-    assert (tiny["tables"]["orders"]["older"], whole["tables"]["orders"]["older"]) == (2, 0)
+    assert (tiny.tables["orders"].older, whole.tables["orders"].older) == (2, 0)
 
     quarantined = [
         delta.read_quarantine(target.table_uri(delta.QUARANTINE_TABLE), delta.storage_options(target)).to_pylist()

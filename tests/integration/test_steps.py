@@ -7,6 +7,7 @@ import pytest
 from deltalake import DeltaTable
 
 from pipeline_tasks import layout
+from pipeline_tasks.documents import TransformReport
 from pipeline_tasks.io import aws, delta
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local.runner import direct_steps, process_batch
@@ -51,14 +52,14 @@ def test_validation_result_document_and_staging_funnel(settings):
     )
     result = validate.run(settings, "exec-1", keys)
     s3 = aws.client(settings, "s3")
-    assert s3io.get_json(s3, settings.bucket, "results/exec-1.json") == result
-    assert [f["key"] for f in result["valid_files"]] == ["input/orders_messy.csv", "input/orders_later.csv"]
-    assert result["valid_files"][0]["rows_not_staged"] == {"wrong_field_count": 1, "non_integer_key": 1}
-    assert [f["key"] for f in result["invalid_files"]] == ["input/orders.txt"]
-    assert "unknown dataset" in result["invalid_files"][0]["reason"]
+    assert s3io.get_json(s3, settings.bucket, "results/exec-1.json") == result.to_json()
+    assert [f.key for f in result.valid_files] == ["input/orders_messy.csv", "input/orders_later.csv"]
+    assert result.valid_files[0].rows_not_staged == {"wrong_field_count": 1, "non_integer_key": 1}
+    assert [f.key for f in result.invalid_files] == ["input/orders.txt"]
+    assert "unknown dataset" in result.invalid_files[0].reason
 
-    report = stage.run(settings, "exec-1", result["valid_files"])
-    assert report["files"][0] == {
+    report = stage.run(settings, "exec-1", result.valid_files)
+    assert report.files[0].to_json() == {
         "key": "input/orders_messy.csv",
         "dataset": "orders",
         "rows_read": 6,
@@ -68,15 +69,15 @@ def test_validation_result_document_and_staging_funnel(settings):
         "rows_excluded_by_cleaning": {"created_at_missing": 1},
         "rows_kept": 3,
     }
-    quarantined = delta.read_quarantine(report["quarantine"]["table"], delta.storage_options(settings)).to_pylist()
+    quarantined = delta.read_quarantine(report.quarantine.table, delta.storage_options(settings)).to_pylist()
     assert [(q["source_key"], q["line"], q["reason"], q["execution_id"]) for q in quarantined] == [
         ("input/orders_messy.csv", 3, "wrong_field_count", "exec-1"),
         ("input/orders_messy.csv", 4, "non_integer_key", "exec-1"),
     ]
     assert quarantined[0]["row"] == "2,10,Complete,2024-02-01 10:00:00,,,,1"
     assert quarantined[1]["key"] == "abc" and '"status": "Complete"' in quarantined[1]["row"]
-    merge = report["tables"]["orders"]
-    assert (merge["inserted"], merge["updated"], merge["rows_superseded_in_batch"]) == (3, 0, 2)
+    merge = report.tables["orders"]
+    assert (merge.inserted, merge.updated, merge.rows_superseded_in_batch) == (3, 0, 2)
 
     table = DeltaTable(settings.table_uri("orders"), storage_options=delta.storage_options(settings))
     rows = {r["order_id"]: r for r in table.to_pyarrow_table().to_pylist()}
@@ -90,7 +91,7 @@ def test_validation_result_document_and_staging_funnel(settings):
     # A later batch moves order 1 back to January: still one row, now in the January partition.
     keys = _put(settings, [("orders_fix.csv", csv_bytes("orders", [order(1, "2024-01-15 00:00:00", user=11)]))])
     report = stage.run(settings, "exec-2", keys)
-    assert (report["tables"]["orders"]["inserted"], report["tables"]["orders"]["updated"]) == (0, 1)
+    assert (report.tables["orders"].inserted, report.tables["orders"].updated) == (0, 1)
     staged = DeltaTable(settings.table_uri("orders"), storage_options=delta.storage_options(settings))
     ids = staged.to_pyarrow_table().column("order_id")
     assert sorted(ids.to_pylist()) == [1, 3, 4]
@@ -98,10 +99,10 @@ def test_validation_result_document_and_staging_funnel(settings):
     assert january.column("order_id").to_pylist() == [1]
     # The same file again changes nothing: no new version content, no update.
     again = stage.run(settings, "exec-3", keys)
-    assert (again["tables"]["orders"]["updated"], again["tables"]["orders"]["unchanged"]) == (0, 1)
+    assert (again.tables["orders"].updated, again.tables["orders"].unchanged) == (0, 1)
     # Staging the first batch again quarantines its rows once, not twice.
-    stage.run(settings, "exec-1", result["valid_files"])
-    assert len(delta.read_quarantine(report["quarantine"]["table"], delta.storage_options(settings))) == 2
+    stage.run(settings, "exec-1", result.valid_files)
+    assert len(delta.read_quarantine(report.quarantine.table, delta.storage_options(settings))) == 2
     assert pc.sum(pc.equal(staged.to_pyarrow_table().column("order_id"), 1)).as_py() == 1
 
 
@@ -165,10 +166,10 @@ def test_a_transform_with_nothing_new_to_compute_starts_no_jvm(pipeline, setting
     # No session handed over: the transform would start its own JVM if it needed one.
     report = transform.run(settings, "nothing-new")
 
-    assert report["mode"] == "incremental"
-    assert report["affected_dates"] == []
-    assert report["spark_requested"] is False
-    assert report["tables"][settings.order_kpis_table]["put"] == 0
+    assert report.mode == "incremental"
+    assert report.affected_dates == ()
+    assert report.spark_requested is False
+    assert report.tables[settings.order_kpis_table].put == 0
     assert pipeline.order_kpis() == before
 
 
@@ -210,8 +211,10 @@ def test_a_run_that_fails_while_writing_has_its_days_read_back_from_dynamodb(pip
     assert pipeline.order_kpis() == expected_orders
     assert pipeline.category_kpis() == expected_categories
     assert pipeline.recorded_kpis() == (expected_orders, expected_categories)
-    report = s3io.get_json(s3, settings.bucket, layout.report_key(settings, "exec-w2", "transform"))
-    assert report["read_back_days"] == [day]
+    report = TransformReport.from_json(
+        s3io.get_json(s3, settings.bucket, layout.report_key(settings, "exec-w2", "transform"))
+    )
+    assert report.read_back_days == (day,)
 
 
 @pytest.mark.spark
@@ -223,9 +226,11 @@ def test_without_its_published_record_the_transform_reads_dynamodb_until_a_full_
     s3.delete_object(Bucket=settings.bucket, Key=layout.record_key(settings))
 
     second = pipeline.run_batch([("order_items_2.csv", csv_bytes("order_items", [item(1, 1, price="3.10")]))])
-    report = s3io.get_json(s3, settings.bucket, layout.report_key(settings, second.execution_id, "transform"))
-    assert report["read_back_days"] == ["2024-03-01"]
-    assert report["tables"][settings.order_kpis_table]["put"] == 1
+    report = TransformReport.from_json(
+        s3io.get_json(s3, settings.bucket, layout.report_key(settings, second.execution_id, "transform"))
+    )
+    assert report.read_back_days == ("2024-03-01",)
+    assert report.tables[settings.order_kpis_table].put == 1
     assert "published" not in s3io.get_json(s3, settings.bucket, layout.checkpoint_key(settings))
 
     pipeline.full_recompute()

@@ -142,9 +142,8 @@ def test_the_validation_result_round_trips(tmp_path):
     assert document["valid_files"][0]["rows_not_staged"] and len(document["invalid_files"]) == 2
     _assert_round_trips(BatchValidation, document)
     assert BatchValidation.from_json(_stored(document)) == validation
-    assert (
-        validate.build_result("e-1", [validate_file(LocalSource(tmp_path / "orders.txt"))])["has_valid_files"] is False
-    )
+    rejected = validate.build_result("e-1", [validate_file(LocalSource(tmp_path / "orders.txt"))])
+    assert rejected.to_json()["has_valid_files"] is False
 
 
 def _stage_report(tmp_path: Path) -> StageReport:

@@ -109,7 +109,7 @@ def test_every_result_entry_names_its_version_and_event_time():
     ]
     files = [BatchFile("input/orders.csv", "v1", "t1"), BatchFile("input/junk.csv", "v2", "t2")]
     result = build_result("e", verdicts, files)
-    pinned = [(f["key"], f["version_id"], f["event_time"]) for f in result["valid_files"] + result["invalid_files"]]
+    pinned = [(f.key, f.version_id, f.event_time) for f in result.valid_files + result.invalid_files]
     assert pinned == [("input/orders.csv", "v1", "t1"), ("input/junk.csv", "v2", "t2")]
     with pytest.raises(ValueError):
         build_result("e", verdicts, list(reversed(files)))

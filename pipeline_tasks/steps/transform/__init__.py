@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 from pyspark.sql import SparkSession
 
+from pipeline_tasks.documents import TransformReport
 from pipeline_tasks.io import aws
 from pipeline_tasks.io import spark as spark_io
 from pipeline_tasks.io.kpi_state import KpiStore
@@ -84,7 +84,7 @@ def run(
     *,
     spark: SparkSession | None = None,
     full: bool = False,
-) -> dict[str, Any]:
+) -> TransformReport:
     """Bring the KPI tables up to date with the staged snapshot.
 
     Args:
@@ -94,7 +94,7 @@ def run(
         full: Recompute every day, ignoring the checkpoint.
 
     Returns:
-        The transform report (also written to ``reports/{execution_id}/transform.json``).
+        The transform report (its ``to_json()`` written to ``reports/{execution_id}/transform.json``).
     """
     if spark is not None:
         session = spark
@@ -115,7 +115,7 @@ def run(
                     future.result().stop()
 
 
-def _run(settings: Settings, execution_id: str, start_spark: SparkStarter, *, full: bool) -> dict[str, Any]:
+def _run(settings: Settings, execution_id: str, start_spark: SparkStarter, *, full: bool) -> TransformReport:
     """Plan, compute, publish; ``start_spark(short_lived)`` starts a session and returns how to wait for it.
 
     Spark starts only once the plan says there is work, short-lived when the work is

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline_tasks.contract import UNKNOWN
+from pipeline_tasks.documents import KpiTableWrites, TransformReport
 from pipeline_tasks.io import dynamodb, published
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.io.dynamodb import Key, TableSpec
@@ -55,7 +56,7 @@ class Publication:
     checks: Sequence[published.TableCheck]
 
 
-def publish_kpis(run: Publication, phases: Phases) -> dict[str, Any]:
+def publish_kpis(run: Publication, phases: Phases) -> TransformReport:
     """Write the computed KPIs, the record and the checkpoint; write and return the report."""
     desired = _desired(run)
     existing, read_back, days = _existing(run, desired[run.tables.categories])
@@ -71,7 +72,8 @@ def publish_kpis(run: Publication, phases: Phases) -> dict[str, Any]:
         state = _record(run, desired, days, changing)
     run.store.save(run.plan.versions, run.execution_id, state)
     report = _report(run, days, read_back, written, desired[run.tables.orders], phases)
-    s3io.put_json(run.store.s3, run.store.bucket, report_key(run.settings, run.execution_id, "transform"), report)
+    key = report_key(run.settings, run.execution_id, "transform")
+    s3io.put_json(run.store.s3, run.store.bucket, key, report.to_json())
     return report
 
 
@@ -135,20 +137,20 @@ def _write(
     spec: TableSpec,
     diff: tuple[list[Mapping[str, Any]], list[Key], int],
     existing: Mapping[Key, Mapping[str, Any]],
-) -> dict[str, Any]:
+) -> KpiTableWrites:
     """Write one table's diff; what the report says of it."""
     puts, deletes, unchanged_items = diff
     dynamodb.write_diff(tables.resource, spec, puts, deletes, tables.extra)
     log.info("%s: %d put, %d deleted, %d unchanged", spec.name, len(puts), len(deletes), unchanged_items)
-    return {
-        "key": list(spec.key),
-        "values": list(spec.values),
-        "put": len(puts),
-        "new": sum(1 for item in puts if spec.key_of(item) not in existing),
-        "deleted": len(deletes),
-        "unchanged": unchanged_items,
-        "changes": dynamodb.describe_changes(spec, puts, deletes, existing, limit=REPORTED_CHANGES),
-    }
+    return KpiTableWrites(
+        put=len(puts),
+        deleted=len(deletes),
+        unchanged=unchanged_items,
+        new=sum(1 for item in puts if spec.key_of(item) not in existing),
+        key=tuple(spec.key),
+        values=tuple(spec.values),
+        changes=tuple(dynamodb.describe_changes(spec, puts, deletes, existing, limit=REPORTED_CHANGES)),
+    )
 
 
 def _record(run: Publication, desired: Items, days: list[str] | None, changing: bool) -> PublishedState:
@@ -175,35 +177,35 @@ def _report(
     run: Publication,
     days: list[str] | None,
     read_back: list[str] | str,
-    written: Mapping[str, Any],
+    written: Mapping[str, KpiTableWrites],
     desired_orders: Mapping[Key, Mapping[str, Any]],
     phases: Phases,
-) -> dict[str, Any]:
+) -> TransformReport:
     plan = run.plan
-    return {
-        "execution_id": run.execution_id,
-        "mode": plan.mode,
-        "versions": dict(plan.versions),
-        "previous_versions": None if plan.previous_versions is None else dict(plan.previous_versions),
-        "affected_dates": days,
-        "spark_requested": plan.needs_spark,  # a session handed over, or one this step started
+    return TransformReport(
+        execution_id=run.execution_id,
+        mode=plan.mode,
+        versions=dict(plan.versions),
+        previous_versions=None if plan.previous_versions is None else dict(plan.previous_versions),
+        affected_dates=None if days is None else tuple(days),
+        spark_requested=plan.needs_spark,  # a session handed over, or one this step started
         # How Spark sums sale_price: as its exact int64 parts, or as decimal(38, 18) (see money.money_plan).
-        "money_sums": plan.money.value,
+        money_sums=plan.money.value,
         # Days whose items were read back from DynamoDB ("all": a scan); the others came from the record.
-        "read_back_days": read_back,
+        read_back_days=read_back if isinstance(read_back, str) else tuple(read_back),
         # Each KPI table checked against the record before the run (identity, item count), and
         # repaired from it when the check failed; empty when no record was vouched for.
-        "table_checks": [check.to_json() for check in run.checks],
+        table_checks=tuple(check.to_json() for check in run.checks),
         # Days whose KPIs could not be computed, with the error: left as the tables hold them,
         # retried by every later run (empty when every day computed).
-        "blocked_days": {day.isoformat(): reason for day, reason in sorted(run.computed.blocked.items())},
-        "tables": dict(written),
-        "order_kpis": [_jsonable(i) for i in desired_orders.values()],
+        blocked_days={day.isoformat(): reason for day, reason in sorted(run.computed.blocked.items())},
+        tables=dict(written),
+        order_kpis=tuple(_jsonable(i) for i in desired_orders.values()),
         # What the run decided before computing (``plan.TransformPlan``).
-        "plan": plan.to_json(),
-        "seconds": phases.total(),
-        "seconds_by_phase": dict(phases.seconds),
-    }
+        plan=plan.to_json(),
+        seconds=phases.total(),
+        seconds_by_phase=dict(phases.seconds),
+    )
 
 
 def _jsonable(item: Mapping[str, Any]) -> dict[str, Any]:
