@@ -23,8 +23,10 @@ Only the pipeline's own log lines count (``PROGRESS_LINE``: the format of the
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -42,6 +44,8 @@ PROGRESS_LINE = re.compile(
     r"^(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)? )?"
     r"(?:INFO|WARNING|ERROR|CRITICAL) pipeline_tasks(?:\.\w+)*: (?P<message>\S.*?)\s*$"
 )
+#: The format of the pipeline's log lines (the CLI's); ``PROGRESS_LINE`` matches it.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: A heartbeat shows at most this many characters of a line.
 WIDTH = 160
 #: Log events a little older than the state's start still count (clocks differ).
@@ -57,6 +61,33 @@ def heartbeat_interval(value: float | None = None, environ: Mapping[str, str] | 
         return max(0.0, float(text)) if text.strip() else DEFAULT_INTERVAL
     except ValueError:
         return DEFAULT_INTERVAL
+
+
+def log_to_task_output(level: int = logging.INFO) -> None:
+    """In a step's kernel: the ``pipeline_tasks`` loggers also write to the task's output, not the notebook's.
+
+    In a kernel, ``sys.stderr`` is the notebook's output and its ``fileno()`` the process's
+    original stderr: the task's output (on Fargate its awslogs stream, locally its log
+    file), where heartbeats read the latest progress line. Lines in ``LOG_FORMAT``;
+    calling it again changes nothing.
+    """
+    logger = logging.getLogger("pipeline_tasks")
+    if not any(isinstance(h, _TaskOutput) for h in logger.handlers):
+        try:
+            stream: Any = open(  # noqa: SIM115 - the process's stderr, open as long as the process
+                sys.stderr.fileno(), "w", buffering=1, encoding="utf-8", errors="replace", closefd=False
+            )
+        except (AttributeError, OSError, ValueError):
+            stream = sys.__stderr__
+        handler = _TaskOutput(stream)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > level:
+        logger.setLevel(level)
+
+
+class _TaskOutput(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``log_to_task_output`` adds (to find it again)."""
 
 
 def progress_message(line: str) -> str | None:

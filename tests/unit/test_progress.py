@@ -264,3 +264,19 @@ def test_the_emulator_copies_a_task_log_to_its_awslogs_stream(tmp_path: Path):
         events = backend.filter_log_events("/ecom-pipeline/prod/transformer", [], None, None, None, None, "", False)
         assert [e["message"] for e in events[0]] == ["$ ecom-pipeline notebook transform", PLAN, "partial"]
         assert LogMirror.of(path, {"name": "x"}, task, DEFAULT_ACCOUNT_ID) is None  # no awslogs configuration
+
+
+def test_a_kernel_can_send_the_steps_log_lines_to_the_task_output():
+    import subprocess
+    import sys
+
+    script = (
+        "import logging\n"
+        "from pipeline_tasks.progress import log_to_task_output\n"
+        "log_to_task_output(); log_to_task_output()\n"
+        "logging.getLogger('pipeline_tasks.steps.transform').info('transform: computing KPIs for 55 days')\n"
+        "logging.getLogger('py4j').info('not ours')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    lines = done.stderr.splitlines()
+    assert [progress.progress_message(line) for line in lines] == ["transform: computing KPIs for 55 days"]
