@@ -283,7 +283,7 @@ def print_summary(out: Path) -> None:
     revenue = sum(Decimal(d["total_revenue"]) for d in days)
     orders = sum(int(d["total_orders"]) for d in days)
     items = sum(int(d["total_items_sold"]) for d in days)
-    print(f"\nKPIs: {len(days)} days from {days[0]['order_date']} to {days[-1]['order_date']}")
+    print(f"\nKPIs: {plural(len(days), 'day')} from {days[0]['order_date']} to {days[-1]['order_date']}")
     print(f"  orders {orders:,}   items sold {items:,}   revenue {revenue:,.2f}")
     by_category: dict[str, Decimal] = {}
     for row in categories:

@@ -230,3 +230,12 @@ def test_an_adhoc_run_is_not_a_failed_execution_and_a_killed_one_is_incomplete()
     assert killed.status == runs.INCOMPLETE and killed.started_at == ""
     failed = runs.summarise(runs.ExecutionRecord("e-1", steps={"validate": _step("validate", "FAILED")}))
     assert failed.status == "FAILED"
+
+
+def test_the_kpi_summary_says_1_day(tmp_path, capsys):
+    (tmp_path / "order_kpis.csv").write_text(
+        "order_date,total_revenue,total_orders,total_items_sold\n2024-01-01,10.00,1,2\n"
+    )
+    (tmp_path / "category_kpis.csv").write_text("category,daily_revenue\nbooks,10.00\n")
+    cli.print_summary(tmp_path)
+    assert "KPIs: 1 day from 2024-01-01 to 2024-01-01" in capsys.readouterr().out
