@@ -33,6 +33,8 @@ from pipeline_tasks.layout import run_key
 from pipeline_tasks.settings import Settings
 
 log = logging.getLogger(__name__)
+#: Run in each step kernel first: the ``pipeline_tasks`` loggers write to the task's output.
+_TASK_LOGGING = "from pipeline_tasks.progress import log_to_task_output; log_to_task_output()"
 
 #: The pipeline's steps in state-machine order: step name -> notebook (in ``notebooks/pipeline/``).
 STEPS: dict[str, str] = {
@@ -249,8 +251,9 @@ def _execute(
                 start_timeout=settings.kernel_start_timeout,
                 execution_timeout=settings.cell_timeout,
                 cwd=str(source.parent),
-                # The kernel's own start-up warnings (plain-TCP transport…) are noise in task logs.
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # The kernel's own start-up warnings (plain-TCP transport…) are noise in task logs; the
+                # steps' progress lines go to the task's log (where heartbeats read them), not the notebook.
+                extra_arguments=["--IPKernelApp.log_level=ERROR", f"--IPKernelApp.exec_lines={_TASK_LOGGING}"],
             )
     except PapermillExecutionError as error:
         raise _cell_failure(error.ename, error.evalue, error.exec_count) from None
