@@ -198,10 +198,15 @@ def test_an_explore_notebook_runs_all_its_cells_in_the_browser(lab, page, commit
     assert copy.is_file(), "the lab copies the explore notebooks into its work folder"
     code_cells = sum(cell.cell_type == "code" for cell in nbformat.read(copy, as_version=4).cells)
 
-    page.goto(f"{lab.base}/lab/tree/explore/{name}?token={lab.token}")
+    # A workspace of its own, reset: no tab restored from an earlier page takes the focus.
+    page.goto(f"{lab.base}/lab/workspaces/{copy.stem}/tree/explore/{name}?reset&token={lab.token}")
+    current_tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+    wait_for(lambda: current_tab.text_content() == name, 60, f"{name} shown", current_tab.all_text_contents)
     page.wait_for_selector(f"{ACTIVE} .jp-CodeCell", timeout=60_000)
-    page.wait_for_selector(f"{ACTIVE} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
     dismiss_popups(page)
+    # The kernel started and connected (a restart asked before then can leave it "Unknown").
+    status = page.locator("#jp-main-statusbar")
+    wait_for(lambda: "| Idle" in (status.text_content() or ""), 120, "kernel idle", status.text_content)
     # Outputs cleared first: the copy opens with the committed ones, prompts numbered already.
     menu(page, "Edit", "Clear Outputs of All Cells")
     wait_for(lambda: all(p in ("[ ]:", "") for p in prompts(page)), 30, "outputs cleared")
@@ -234,7 +239,7 @@ def test_an_explore_notebook_runs_all_its_cells_in_the_browser(lab, page, commit
 
 
 def test_a_lab_terminal_runs_the_cli(lab, page):
-    page.goto(f"{lab.base}/lab?token={lab.token}")
+    page.goto(f"{lab.base}/lab/workspaces/terminal?reset&token={lab.token}")
     page.wait_for_selector(".lm-MenuBar-itemLabel", timeout=60_000)
     dismiss_popups(page)
     menu(page, "File", "New", "Terminal")
