@@ -17,6 +17,7 @@ This package's own module holds ``run`` and re-exports the names used elsewhere.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -75,6 +76,8 @@ __all__ = [
     "run",
 ]
 
+log = logging.getLogger(__name__)
+
 SparkStarter = Callable[[bool], Callable[[], SparkSession]]
 
 
@@ -128,6 +131,7 @@ def _run(settings: Settings, execution_id: str, start_spark: SparkStarter, *, fu
     checkpoint = None if full else store.load()
     phases.lap("open tables")
 
+    log.info("transform: checking the KPI tables against the published-KPI record")
     record, record_etag = store.read_record(checkpoint)
     checking, checks = start_checks(settings, tables, checkpoint, record)
     if needs_full_recompute(checks):
@@ -140,13 +144,16 @@ def _run(settings: Settings, execution_id: str, start_spark: SparkStarter, *, fu
 
     computed = Computed()
     if plan.computes:
+        log.info("transform: waiting for Spark")
         spark = waiting[0]()
         phases.lap("wait for Spark")
+        log.info("transform: computing KPIs for %s", "every day" if plan.dates is None else f"{len(plan.dates)} day(s)")
         computed = compute_kpis(plan, spark, lake, settings)
     phases.lap("compute KPIs")
     if checking is not None:
         checks = checking.result()
         phases.lap("check KPI tables (beside Spark)")
 
+    log.info("transform: publishing KPIs to DynamoDB")
     publication = Publication(settings, execution_id, plan, computed, tables, store, record, record_etag, checks)
     return publish_kpis(publication, phases)

@@ -170,7 +170,7 @@ def make_plan(
         money=money_plan(lake.tables[ORDER_ITEMS.name]),
         hash_join=hash_join_fits(settings, lake.tables[ORDERS.name]),
     )
-    log.info("transform (%s): %s day(s) to recompute", plan.mode, "all" if dates is None else len(dates))
+    log.info("transform plan: %s", plan)
     return plan
 
 
