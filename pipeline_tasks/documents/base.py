@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any, Self
 
 
@@ -10,7 +11,8 @@ class Document:
     """What every document has: ``to_json``, ``from_json`` and ``of``."""
 
     def to_json(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Every field under its own name, in declaration order (a document whose JSON differs overrides it)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Self:
@@ -25,3 +27,13 @@ class Document:
 def counts_of(document: Mapping[str, Any], name: str) -> dict[str, int]:
     """The counts a document holds under ``name``; empty when it holds none."""
     return dict(document.get(name) or {})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Document):
+        return value.to_json()
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

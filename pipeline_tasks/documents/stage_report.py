@@ -121,9 +121,6 @@ class QuarantineWrite(Document):
     table: str
     rows: int
 
-    def to_json(self) -> dict[str, Any]:
-        return {"table": self.table, "rows": self.rows}
-
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Self:
         return cls(table=str(document["table"]), rows=int(document["rows"]))

@@ -29,16 +29,6 @@ class ValidFile(Document):
     version_id: str | None = None
     event_time: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "dataset": self.dataset,
-            "rows_read": self.rows_read,
-            "rows_not_staged": dict(self.rows_not_staged),
-            "version_id": self.version_id,
-            "event_time": self.event_time,
-        }
-
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Self:
         """Only ``key`` is required: ``steps.files`` plans moves of entries holding no more."""
@@ -69,15 +59,6 @@ class RejectedFile(Document):
     reason: str | None = None
     version_id: str | None = None
     event_time: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "dataset": self.dataset,
-            "reason": self.reason,
-            "version_id": self.version_id,
-            "event_time": self.event_time,
-        }
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Self:
