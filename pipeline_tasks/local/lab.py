@@ -54,7 +54,7 @@ WORK_FOLDERS = ("explore", "pipeline")
 #: Where seeded stacks are saved (beside the notebooks folder); one folder per fingerprint.
 CACHE_DIR = ".lab-cache"
 #: Bumped when the saved stack's layout changes (older saves are then seeded anew).
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 
 
 def is_empty(settings: Settings) -> bool:
@@ -189,6 +189,11 @@ def _table_items(client: Any, table: str) -> list[dict[str, Any]]:
     return items
 
 
+def _kpi_tables(settings: Settings) -> dict[str, str]:
+    """The KPI tables by role: a stack saved under some table names restores under others."""
+    return {"order_kpis": settings.order_kpis_table, "category_kpis": settings.category_kpis_table}
+
+
 def save_stack(settings: Settings, dest: Path, *, workers: int = 8) -> dict[str, int]:
     """Save the bucket's current objects and the KPI tables' items into ``dest``.
 
@@ -216,9 +221,7 @@ def save_stack(settings: Settings, dest: Path, *, workers: int = 8) -> dict[str,
 
         with ThreadPoolExecutor(workers) as pool:
             objects = list(pool.map(save_object, enumerate(keys)))
-        tables = {
-            table: _table_items(dynamodb, table) for table in (settings.order_kpis_table, settings.category_kpis_table)
-        }
+        tables = {role: _table_items(dynamodb, table) for role, table in _kpi_tables(settings).items()}
         document = {"format": SNAPSHOT_FORMAT, "bucket": settings.bucket, "objects": objects, "tables": tables}
         (staging / "stack.json").write_text(json.dumps(document))
         if dest.exists():  # another lab saved the same stack meanwhile
@@ -252,10 +255,9 @@ def restore_stack(settings: Settings, source: Path, *, workers: int = 8) -> dict
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(put_object, document["objects"]))
-    names = {"OrderKPIs": settings.order_kpis_table, "CategoryKPIs": settings.category_kpis_table}
     count = 0
-    for saved_name, items in document["tables"].items():
-        table = names.get(saved_name, saved_name)
+    for role, table in _kpi_tables(settings).items():
+        items = document["tables"][role]
         for start in range(0, len(items), 25):
             requests = {table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
             while requests:
