@@ -338,6 +338,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             port=args.port,
             open_browser=not args.no_browser,
             refresh=args.refresh_outputs,
+            reset=args.reset,
         )
     if args.command == "reconcile":
         return _reconcile(args.dry_run)

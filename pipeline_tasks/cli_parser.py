@@ -100,7 +100,9 @@ def _add_runs(commands: Commands) -> None:
 
 
 def _add_lab(commands: Commands) -> None:
-    lab = commands.add_parser("lab", help="JupyterLab on notebooks/ against a seeded local stack (or AWS)")
+    lab = commands.add_parser(
+        "lab", help="JupyterLab on lab/ (copies of notebooks/) against a seeded local stack (or AWS)"
+    )
     lab.add_argument("--aws", action="store_true", help="against AWS (PIPELINE_* and AWS_* settings) instead")
     lab.add_argument("--port", type=int, help="JupyterLab's port (a free one by default)")
     lab.add_argument("--no-browser", action="store_true", help="print the lab's URL; open no browser")
@@ -115,6 +117,11 @@ def _add_lab(commands: Commands) -> None:
         "--refresh-outputs",
         action="store_true",
         help="execute the explore notebooks in place on the seeded stack (their committed outputs) and stop",
+    )
+    lab.add_argument(
+        "--reset",
+        action="store_true",
+        help="copy the notebooks into the work folder afresh (your edited copies are replaced) and seed again",
     )
 
 

@@ -91,6 +91,8 @@ class Settings:
 
     #: Folder of the notebooks (``pipeline/`` and ``explore/`` inside); relative to the working directory.
     notebooks_dir: str = "notebooks"
+    #: The work folder ``make lab`` serves (copies of the notebooks); ``lab/`` beside notebooks_dir when unset.
+    lab_dir: str | None = None
     #: Jupyter kernel that runs the pipeline notebooks.
     kernel_name: str = "python3"
     #: Seconds a notebook cell may run (the transform of a large first load takes the longest).

@@ -28,7 +28,6 @@ from typing import Any
 import nbformat
 import pytest
 
-from pipeline_tasks.local import lab as workbench
 from pipeline_tasks.local.process import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -86,7 +85,7 @@ def lab_environment(tmp: Path) -> dict[str, str]:
     """The analyst's shell: this virtualenv's ``bin`` not on PATH (the lab must put it there)."""
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != BIN)
-    env[workbench.WORK_DIR_VARIABLE] = str(tmp / "work")
+    env["PIPELINE_LAB_DIR"] = str(tmp / "work")
     env["JUPYTERLAB_SETTINGS_DIR"] = str(jupyterlab_settings(tmp / "settings"))
     env["JUPYTERLAB_WORKSPACES_DIR"] = str(tmp / "workspaces")
     env["PYTHONUNBUFFERED"] = "1"
