@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import html
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -76,3 +79,19 @@ def test_the_archived_notebooks_show_every_reason_and_change_without_jvm_noise(s
         assert len(rows) >= sum(len(t.changes) for t in report.tables.values()) + len(report.order_kpis)
         assert "<td>...</td>" not in page and "<th>...</th>" not in page
     assert longest > 60  # longer than pandas shows a table without cutting it
+
+
+def test_a_spark_session_prints_nothing_on_the_terminal(tmp_path):
+    """The JVM's start-up output (log4j banner, NativeCodeLoader, ivy) goes to its log file."""
+    script = (
+        "from pipeline_tasks.io import spark\n"
+        "from pipeline_tasks.settings import Settings\n"
+        f"session = spark.session(Settings(spark_jars_dir={str(REPO / '.jars')!r}), short_lived=True)\n"
+        "assert session.range(3).count() == 3\n"
+    )
+    log = tmp_path / "jvm.log"
+    env = dict(os.environ, PIPELINE_SPARK_JVM_LOG=str(log))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
+    assert log.exists()
