@@ -71,11 +71,6 @@ def plural(count: int | None, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
-def parameter_value(text: str) -> str | bool | None:
-    """A ``-p`` value read untyped; the command now converts to declared types (``parameters.check``)."""
-    return {"true": True, "false": False, "null": None, "none": None}.get(text.lower(), text)
-
-
 def _notebook(step: str, pairs: Sequence[Sequence[str]], output_dir: Path | None, progress: bool) -> int:
     """Check the ``-p`` pairs against the notebook's declared parameters, then run it (``notebooks.run_step``)."""
     from pipeline_tasks import notebooks, parameters

@@ -9,7 +9,6 @@ import pytest
 from matplotlib.figure import Figure
 
 from pipeline_tasks import errors, review, runs
-from pipeline_tasks.cli import parameter_value
 from pipeline_tasks.documents import BatchValidation, RunRecord
 from pipeline_tasks.io.dynamodb import TableSpec, describe_changes
 
@@ -201,14 +200,7 @@ def test_an_executions_status_comes_from_its_step_records(steps, result, status)
         assert summary.error == "boom" and "stage:FAILED" in summary.steps
 
 
-def test_cli_parameter_values_and_error_names():
-    assert [parameter_value(v) for v in ("true", "False", "null", "local-0001", "12")] == [
-        True,
-        False,
-        None,
-        "local-0001",
-        "12",
-    ]
+def test_error_names_and_one_exit_code_per_kind():
     kinds = errors.by_name()
     assert kinds["KernelDied"].exit_code == 6 and kinds["InvalidFile"].exit_code == 3
     codes = [k.exit_code for k in kinds.values()]
