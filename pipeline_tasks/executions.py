@@ -85,7 +85,7 @@ def follow(
     """Wait for an execution to end, reporting each top-level state as it is entered.
 
     While a state runs, a heartbeat (``    .. State 12 s: latest progress line``) at most
-    every ``heartbeat`` seconds (default ``PIPELINE_HEARTBEAT_SECONDS`` or 10; 0: none); its
+    every ``heartbeat`` seconds (default ``Settings.heartbeat_seconds``; 0: none); its
     line from ``lines`` (default: the CloudWatch Logs of the state's ECS task, which the
     local stack's emulator fills too).
     """
@@ -95,7 +95,7 @@ def follow(
     report = ExecutionReport(execution_arn=execution_arn, name=execution_arn.rsplit(":", 1)[-1])
     beats = heartbeats.Heartbeat(
         lines if lines is not None else heartbeats.CloudWatchLines(settings, definition),
-        interval=heartbeats.heartbeat_interval(heartbeat),
+        interval=heartbeats.heartbeat_interval(heartbeat, settings),
         progress=progress,
         clock=clock,
     )

@@ -183,16 +183,29 @@ def _execute_run(
     """
     failure: errors.PipelineError | None = None
     started = time.perf_counter()
+    jvm_log = executed.with_name("spark-jvm.log")
     try:
-        _execute(settings, source, executed, run.parameters, progress=progress)
+        task_settings = settings.with_overrides(spark_jvm_log=str(jvm_log))
+        _execute(task_settings, source, executed, run.parameters, progress=progress)
         run.status = SUCCEEDED
     except errors.PipelineError as error:
         failure = error
         run.exit_code, run.error = error.exit_code, str(error)
         _mark_failure(executed, str(error))
+    finally:
+        _forward_jvm_log(jvm_log)
     run.seconds["execute"] = round(time.perf_counter() - started, 3)
     log.info("%s %s in %.1f s", source.stem, run.status.lower(), run.seconds["execute"])
     return failure
+
+
+def _forward_jvm_log(path: Path) -> None:
+    """Copy what the step's Spark driver JVM wrote to this process's stderr: the task's log, not the notebook."""
+    if path.is_file() and path.stat().st_size:
+        sys.stderr.write(f"--- Spark driver JVM output ({path.name}) ---\n")
+        sys.stderr.write(path.read_text(encoding="utf-8", errors="replace"))
+        sys.stderr.write("--- end of Spark driver JVM output ---\n")
+        sys.stderr.flush()
 
 
 def _archive_run(settings: Settings, run: NotebookRun, executed: Path, failure: errors.PipelineError | None) -> None:

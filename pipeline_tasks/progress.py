@@ -1,7 +1,7 @@
 """Heartbeats while a state of an execution runs: its name, its seconds, its task's latest progress line.
 
 ``executions.follow`` keeps a ``Heartbeat``: while a top-level state runs it reports, at
-most every ``interval`` seconds (``PIPELINE_HEARTBEAT_SECONDS``, 10 by default; 0 turns
+most every ``interval`` seconds (``Settings.heartbeat_seconds``, 10 by default; 0 turns
 heartbeats off)::
 
     .. TransformationTask 12 s: transform: computing KPIs for 55 days
@@ -37,8 +37,6 @@ from pipeline_tasks.io import aws
 from pipeline_tasks.settings import Settings
 
 #: Seconds between heartbeats; 0 turns them off.
-INTERVAL_VARIABLE = "PIPELINE_HEARTBEAT_SECONDS"
-DEFAULT_INTERVAL = 10.0
 #: A line of a ``pipeline_tasks`` logger, as the CLI formats it (``%(asctime)s %(levelname)s %(name)s: %(message)s``).
 PROGRESS_LINE = re.compile(
     r"^(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)? )?"
@@ -52,15 +50,9 @@ WIDTH = 160
 _SKEW_MS = 2000
 
 
-def heartbeat_interval(value: float | None = None, environ: Mapping[str, str] | None = None) -> float:
-    """``value`` when given, else ``PIPELINE_HEARTBEAT_SECONDS``, else 10 s; 0 (or less) means no heartbeats."""
-    if value is not None:
-        return max(0.0, value)
-    text = (os.environ if environ is None else environ).get(INTERVAL_VARIABLE, "")
-    try:
-        return max(0.0, float(text)) if text.strip() else DEFAULT_INTERVAL
-    except ValueError:
-        return DEFAULT_INTERVAL
+def heartbeat_interval(value: float | None, settings: Settings) -> float:
+    """``value`` when given, else ``Settings.heartbeat_seconds``; 0 (or less) means no heartbeats."""
+    return max(0.0, settings.heartbeat_seconds if value is None else value)
 
 
 def log_to_task_output(level: int = logging.INFO) -> None:
@@ -235,7 +227,7 @@ class Heartbeat:
         self,
         source: LineSource,
         *,
-        interval: float = DEFAULT_INTERVAL,
+        interval: float = 10.0,
         progress: Callable[[str], None] = print,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -1,4 +1,8 @@
-"""One Settings object: the only place that reads environment variables.
+"""One Settings object: the only place the pipeline's code reads its configuration from the environment.
+
+(The emulator process, ``local/emulator.py``, is started with its own launch variables:
+moto's ``MOTO_PORT`` and where local tasks run and log. Processes the pipeline starts get
+their environment from ``Settings.to_env``.)
 
 Environments differ only in values. Defaults are the product's resource names (those
 its AWS resources were first given); a local stack overrides ``aws_endpoint_url`` and the bucket.
@@ -61,6 +65,9 @@ class Settings:
     spark_jars_dir: str = ".jars"
     #: How Spark reads staged tables: ``delta-rs`` (log replayed by delta-rs) or ``delta-spark``.
     spark_delta_reader: str = "delta-rs"
+    #: File the Spark driver JVM writes its output to (a per-process file in the temporary folder when unset);
+    #: a notebook task sets one in its work folder and copies it to the task's log afterwards.
+    spark_jvm_log: str | None = None
     #: Extra Spark configuration, ``key=value`` pairs separated by commas in the environment.
     spark_conf: Mapping[str, str] = field(default_factory=dict)
 
@@ -76,6 +83,8 @@ class Settings:
     #: Most files in one batch (the execution's state carries their keys: 256 KB at most).
     max_batch_files: int = 500
     state_machine_name: str = "ECommerce-Pipeline-Orchestrator"
+    #: Seconds between the heartbeats ``trigger`` and ``local run`` print while a state runs; 0: none.
+    heartbeat_seconds: float = 10.0
     #: ARN of the state machine; looked up by name when unset.
     state_machine_arn: str | None = None
     success_topic_name: str = "PipelineSuccessNotifications"
@@ -136,6 +145,8 @@ class Settings:
                 values[f.name] = {name: float(share) for name, share in _parse_pairs(raw).items()}
             elif f.type in ("int",):
                 values[f.name] = int(raw)
+            elif f.type in ("float",):
+                values[f.name] = float(raw)
             else:
                 values[f.name] = raw
         aws = {

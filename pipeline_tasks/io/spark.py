@@ -157,7 +157,7 @@ def session(settings: Settings, *, short_lived: bool = False) -> SparkSession:
         if settings.spark_master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         conf = session_conf(settings, short_lived=short_lived)
-        launch_jvm(conf)
+        launch_jvm(settings, conf)
         builder: Any = SparkSession.builder.master(settings.spark_master).appName("ecom-pipeline")
         for key, value in conf.items():
             builder = builder.config(key, value)
@@ -171,19 +171,19 @@ def session(settings: Settings, *, short_lived: bool = False) -> SparkSession:
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
-def jvm_log() -> Path:
-    """Where this process's Spark driver JVM writes its output (``PIPELINE_SPARK_JVM_LOG`` if set).
+def jvm_log(settings: Settings) -> Path:
+    """Where this process's Spark driver JVM writes its output (``Settings.spark_jvm_log``).
 
     Default: ``ecom-pipeline-logs/spark-jvm-{pid}.log`` in the system's temporary folder.
     """
-    chosen = os.environ.get("PIPELINE_SPARK_JVM_LOG")
+    chosen = settings.spark_jvm_log
     return (
         Path(chosen) if chosen else Path(tempfile.gettempdir()) / "ecom-pipeline-logs" / f"spark-jvm-{os.getpid()}.log"
     )
 
 
-def launch_jvm(conf: dict[str, str]) -> Path | None:
-    """Start the driver JVM (the py4j gateway) with its stdout and stderr in ``jvm_log()``.
+def launch_jvm(settings: Settings, conf: dict[str, str]) -> Path | None:
+    """Start the driver JVM (the py4j gateway) with its stdout and stderr in ``jvm_log(settings)``.
 
     pyspark would start it with this process's stdout and stderr: its log4j banner,
     ``NativeCodeLoader`` and ivy lines would land in the notebook (ipykernel shows what
@@ -200,7 +200,7 @@ def launch_jvm(conf: dict[str, str]) -> Path | None:
         filter(None, [conf.get("spark.driver.extraJavaOptions"), f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"])
     )
     jvm_conf = SparkConf(loadDefaults=False).setAll([*conf.items(), ("spark.driver.extraJavaOptions", options)])
-    path = jvm_log()
+    path = jvm_log(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("ab") as output:  # the JVM keeps its own copy of the descriptor
         gateway = launch_gateway(jvm_conf, popen_kwargs={"stdout": output, "stderr": subprocess.STDOUT})

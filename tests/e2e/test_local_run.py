@@ -14,7 +14,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pipeline_tasks import progress
 from pipeline_tasks.cli import main
 from tests.expected_states import PROCESSED
 from tests.reference import Reference
@@ -57,7 +56,7 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     printed = _Tee(sys.stdout)
     with contextlib.redirect_stdout(printed), pytest.MonkeyPatch.context() as patch:
-        patch.setenv(progress.INTERVAL_VARIABLE, str(HEARTBEAT_SECONDS))
+        patch.setenv("PIPELINE_HEARTBEAT_SECONDS", str(HEARTBEAT_SECONDS))
         code = main(["local", "run", *map(str, BATCHES), "--out", str(out)])
     return code, out, printed.getvalue()
 

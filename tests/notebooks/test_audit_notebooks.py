@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
 import re
 import subprocess
 import sys
@@ -83,15 +82,15 @@ def test_the_archived_notebooks_show_every_reason_and_change_without_jvm_noise(s
 
 def test_a_spark_session_prints_nothing_on_the_terminal(tmp_path):
     """The JVM's start-up output (log4j banner, NativeCodeLoader, ivy) goes to its log file."""
+    log = tmp_path / "jvm.log"
     script = (
         "from pipeline_tasks.io import spark\n"
         "from pipeline_tasks.settings import Settings\n"
-        f"session = spark.session(Settings(spark_jars_dir={str(REPO / '.jars')!r}), short_lived=True)\n"
+        f"session = spark.session(Settings(spark_jars_dir={str(REPO / '.jars')!r}, spark_jvm_log={str(log)!r}), "
+        "short_lived=True)\n"
         "assert session.range(3).count() == 3\n"
     )
-    log = tmp_path / "jvm.log"
-    env = dict(os.environ, PIPELINE_SPARK_JVM_LOG=str(log))
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (done.stdout, done.stderr) == ("", "")
     assert log.exists()

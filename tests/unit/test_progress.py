@@ -57,10 +57,11 @@ def test_pipeline_lines_count_and_jvm_noise_does_not():
 
 
 def test_the_interval_is_configurable_and_zero_turns_heartbeats_off():
-    assert progress.heartbeat_interval(environ={}) == progress.DEFAULT_INTERVAL
-    assert progress.heartbeat_interval(environ={progress.INTERVAL_VARIABLE: "2.5"}) == 2.5
-    assert progress.heartbeat_interval(environ={progress.INTERVAL_VARIABLE: "soon"}) == progress.DEFAULT_INTERVAL
-    assert progress.heartbeat_interval(3.0, environ={progress.INTERVAL_VARIABLE: "7"}) == 3.0
+    assert progress.heartbeat_interval(None, Settings.from_env({})) == 10.0
+    assert progress.heartbeat_interval(None, Settings.from_env({"PIPELINE_HEARTBEAT_SECONDS": "2.5"})) == 2.5
+    with pytest.raises(ValueError):
+        Settings.from_env({"PIPELINE_HEARTBEAT_SECONDS": "soon"})
+    assert progress.heartbeat_interval(3.0, Settings.from_env({"PIPELINE_HEARTBEAT_SECONDS": "7"})) == 3.0
     clock, printed = Clock(), []
     beats = progress.Heartbeat(Lines(), interval=0, progress=printed.append, clock=clock)
     beats.enter("TransformationTask", clock.now)
