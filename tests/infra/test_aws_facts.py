@@ -369,7 +369,9 @@ def _cli_lines(tmp_path: Path, outcome: str | None, args: list[str], **env: str)
     command = [str(Path(sys.executable).parent / "ecom-pipeline"), *args]
     if outcome is not None:
         command = [sys.executable, "-c", _DRIVER.format(outcome=outcome), *args]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")} | env
+    # The task's image holds the notebooks (the CLI checks a step's parameters against its notebook first).
+    notebooks = {"PIPELINE_NOTEBOOKS_DIR": str(REPO / "notebooks")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")} | notebooks | env
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=120)
     return result.returncode, (result.stdout + result.stderr).splitlines()
 
