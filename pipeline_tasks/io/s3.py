@@ -10,10 +10,6 @@ from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
-# Every AWS client is built by pipeline_tasks.io.aws; these two names stay until its callers use it.
-from pipeline_tasks.io.aws import client as client
-from pipeline_tasks.io.aws import resource as resource
-
 
 @dataclass
 class S3Source:

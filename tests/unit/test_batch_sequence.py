@@ -145,7 +145,7 @@ def local_batch(monkeypatch):
     calls: list[tuple[str, Any]] = []
     result = {"valid_files": VALID, "invalid_files": INVALID}
     report = {"tables": {"OrderKPIs": {"put": 1, "deleted": 0, "unchanged": 0}}}
-    monkeypatch.setattr(runner.s3io, "client", lambda *_: None)
+    monkeypatch.setattr(runner.aws, "client", lambda *_: None)
     monkeypatch.setattr(runner, "pin_current", lambda _settings, keys: list(keys))
     monkeypatch.setattr(runner.validate, "write_manifest", lambda _s, e, _k: f"manifests/{e}.json")
     monkeypatch.setattr(
