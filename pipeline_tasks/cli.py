@@ -123,8 +123,8 @@ def _runs_show(execution_id: str, dest: Path) -> int:
         if quarantined:
             print(f"\nquarantined rows ({len(quarantined)}; staging/quarantine):")
             print(review.quarantined(quarantined).to_string(index=False, max_colwidth=80))
-    if record.transform is not None:
-        report = record.transform
+    if record.transform_report is not None:
+        report = record.transform_report
         days = report.affected_dates
         print(f"\nKPIs ({report.mode}): {'every day' if days is None else plural(len(days), 'day')} recomputed")
         print(review.kpi_writes(report).to_string(index=False))

@@ -46,16 +46,11 @@ class ExecutionRecord:
     result: BatchValidation | None = None
     stage_report: StageReport | None = None
     #: The transform report, when the transform ran.
-    transform: TransformReport | None = None
+    transform_report: TransformReport | None = None
     #: False when the orchestrator wrote no batch manifest for the id: an ad-hoc notebook run.
     has_manifest: bool = True
     #: Keys archived under ``runs/{execution_id}/`` (file names), what is there without a run record.
     archived: tuple[str, ...] = ()
-
-    @property
-    def transform_report(self) -> TransformReport | None:
-        """The transform report (``transform``), by the name ``batch_review.ipynb`` reads."""
-        return self.transform
 
 
 @dataclass(frozen=True)
@@ -144,11 +139,11 @@ def load(settings: Settings, execution_id: str) -> ExecutionRecord:
     stage_report = read(report_key(settings, execution_id, "stage"))
     record.stage_report = None if stage_report is None else StageReport.from_json(stage_report)
     transform = read(report_key(settings, execution_id, "transform"))
-    record.transform = None if transform is None else TransformReport.from_json(transform)
+    record.transform_report = None if transform is None else TransformReport.from_json(transform)
     record.has_manifest = s3io.head_version(s3, settings.bucket, manifest_key(settings, execution_id)) is not None
     prefix = run_prefix(settings, execution_id)
     record.archived = tuple(key[len(prefix) :] for key in sorted(s3io.list_keys(s3, settings.bucket, prefix)))
-    found = (record.steps, record.result, record.stage_report, record.transform, record.archived, record.has_manifest)
+    found = (record.steps, record.result, record.stage_report, record.transform_report, record.archived, record.has_manifest)
     if not any(found):
         raise PipelineError(f"no execution {execution_id!r} in s3://{settings.bucket}/")
     return record
