@@ -11,16 +11,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pipeline_tasks import layout, notebooks
+from pipeline_tasks import layout, notebooks, runs
 from pipeline_tasks.documents import BatchValidation, TransformReport
 from pipeline_tasks.io import aws
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.local import lab
+from tests.notebooks.conftest import SAMPLES
 
 pytestmark = [pytest.mark.aws, pytest.mark.spark, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLES = [REPO / "samples" / "batch_01", REPO / "samples" / "batch_02"]
 
 
 def _stderr(executed: nbformat.NotebookNode) -> list[str]:
@@ -42,10 +42,11 @@ def _archived(settings, execution: str, name: str) -> str:
     return s3.get_object(Bucket=settings.bucket, Key=layout.run_key(settings, execution, name))["Body"].read().decode()
 
 
-def test_the_archived_notebooks_show_every_reason_and_change_without_jvm_noise(settings):
+def test_the_archived_notebooks_show_every_reason_and_change_without_jvm_noise(seeded):
     """The sample batches through the pipeline: the audit record of each step is complete and clean."""
-    settings = settings.with_overrides(notebooks_dir=str(REPO / "notebooks"))
-    executions = lab.seed_batches(settings, SAMPLES, progress=lambda _: None)
+    settings = seeded
+    executions = [e for e in runs.execution_ids(settings) if e != lab.SAMPLE_EXECUTION]
+    assert len(executions) == len(SAMPLES)
     s3 = aws.client(settings, "s3")
     for execution in executions:
         for name in notebooks.STEPS.values():
