@@ -143,7 +143,14 @@ def load(settings: Settings, execution_id: str) -> ExecutionRecord:
     record.has_manifest = s3io.head_version(s3, settings.bucket, manifest_key(settings, execution_id)) is not None
     prefix = run_prefix(settings, execution_id)
     record.archived = tuple(key[len(prefix) :] for key in sorted(s3io.list_keys(s3, settings.bucket, prefix)))
-    found = (record.steps, record.result, record.stage_report, record.transform_report, record.archived, record.has_manifest)
+    found = (
+        record.steps,
+        record.result,
+        record.stage_report,
+        record.transform_report,
+        record.archived,
+        record.has_manifest,
+    )
     if not any(found):
         raise PipelineError(f"no execution {execution_id!r} in s3://{settings.bucket}/")
     return record

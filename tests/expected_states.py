@@ -15,14 +15,15 @@ PROCESSED = [
 ]
 
 #: A batch whose task fails: the state machine notifies the failure and stops.
-FAILED_AT_VALIDATION = ["ValidationTask", "CheckValidationExit", "NotifyFailure", "PipelineFailed"]
-FAILED_AT_STAGING = [*FLOW, "StagingTask", "CheckStagingExit", "NotifyFailure", "PipelineFailed"]
+FAILED_AT_VALIDATION = ["ValidationTask", "CheckValidationExit", "FailureNotice", "NotifyFailure", "PipelineFailed"]
+FAILED_AT_STAGING = [*FLOW, "StagingTask", "CheckStagingExit", "FailureNotice", "NotifyFailure", "PipelineFailed"]
 FAILED_AT_TRANSFORM = [
     *FLOW,
     "StagingTask",
     "CheckStagingExit",
     "TransformationTask",
     "CheckTransformationExit",
+    "FailureNotice",
     "NotifyFailure",
     "PipelineFailed",
 ]

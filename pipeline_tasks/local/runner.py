@@ -223,7 +223,7 @@ def process_batch(
     Bare keys are pinned to their current versions and written to the batch's manifest
     first, as the orchestrator does: the batch validates, stages and archives those
     versions, whatever is uploaded meanwhile. The states entered are the execution's
-    ``states``; a step that fails takes the definition's Catch to ``NotifyFailure`` and
+    ``states``; a step that fails takes the definition's Catch to ``FailureNotice`` and
     the execution fails, its error the step's. By default validate, stage and transform
     run as papermill notebooks (as in the task containers); each executed notebook is
     archived under ``runs/{execution_id}/``.

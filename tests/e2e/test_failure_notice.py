@@ -105,12 +105,19 @@ FAILURES = {
 
 
 def _notices(inputs: dict[str, dict]) -> dict[str, str]:
-    """NotifyFailure's message for each input, evaluated by moto's Step Functions (a Pass state with its Parameters)."""
-    parameters = dict(asl.load()["States"]["NotifyFailure"]["Parameters"])
-    message = parameters["Message.$"].replace("${BucketName}", "bucket").replace("${Region}", "eu-west-1")
+    """NotifyFailure's message for each input, evaluated by moto's Step Functions.
+
+    The definition's FailureNotice state, then a Pass state with NotifyFailure's Parameters.
+    """
+    substituted = json.dumps(asl.load()).replace("${BucketName}", "bucket").replace("${Region}", "eu-west-1")
+    states = json.loads(substituted)["States"]
+    message = states["NotifyFailure"]["Parameters"]["Message.$"]
     definition = {
-        "StartAt": "Notify",
-        "States": {"Notify": {"Type": "Pass", "Parameters": {"Message.$": message}, "End": True}},
+        "StartAt": "FailureNotice",
+        "States": {
+            "FailureNotice": {**states["FailureNotice"], "Next": "Notify"},
+            "Notify": {"Type": "Pass", "Parameters": {"Message.$": message}, "End": True},
+        },
     }
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     notices = {}

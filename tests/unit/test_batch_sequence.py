@@ -108,6 +108,7 @@ def test_a_failing_step_is_caught_notified_and_fails_the_execution_with_its_erro
         "StagingTask",
         "CheckStagingExit",
         "TransformationTask",
+        "FailureNotice",
         "NotifyFailure",
         "PipelineFailed",
     ]
@@ -185,5 +186,5 @@ def test_process_batch_reports_a_failing_step_in_its_execution(local_batch):
 
     execution = runner.process_batch(SETTINGS, "e-3", ["input/orders.csv"], steps=steps, progress=lambda _: None)
     assert (execution.status, execution.error) == ("FAILED", "RuntimeError: no staging today")
-    assert execution.states == [*FLOW, "StagingTask", "NotifyFailure", "PipelineFailed"]
+    assert execution.states == [*FLOW, "StagingTask", "FailureNotice", "NotifyFailure", "PipelineFailed"]
     assert local_batch == [("reject", INVALID)]  # the valid files stay in input/ for a rerun

@@ -177,7 +177,8 @@ def test_the_definition_routes_every_failure_to_the_failure_topic():
     for name, state in states.items():
         if state["Type"] in ("Task", "Map") and name not in ("NotifySuccess", "NotifyFailure"):
             assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], name
-            assert state["Catch"][0]["Next"] == "NotifyFailure", name
+            assert state["Catch"][0]["Next"] == "FailureNotice", name
+    assert states["FailureNotice"]["Next"] == "NotifyFailure"
     assert states["NotifyFailure"]["Next"] == "PipelineFailed" and states["PipelineFailed"]["Type"] == "Fail"
     for task, step in (("ValidationTask", "validate"), ("StagingTask", "stage"), ("TransformationTask", "transform")):
         command = states[task]["Parameters"]["Overrides"]["ContainerOverrides"][0]["Command.$"]
