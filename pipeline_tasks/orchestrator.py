@@ -38,7 +38,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline_tasks import batches
+from pipeline_tasks import batches, state_payload
 from pipeline_tasks.batches import BatchFile
 from pipeline_tasks.errors import ConfigurationError
 from pipeline_tasks.events import FileEvent, MessageKind, parse_message, plan_batch
@@ -205,9 +205,14 @@ def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun)
     url = queue_url(settings)
     events: list[FileEvent] = []
     used: dict[str, str] = {}  # message id -> receipt handle, deleted once the execution started
-    while len({e.key for e in events}) < settings.max_batch_files:
+    planned: dict[str, int] = {}  # key -> the most its move-plan entry can take (state_payload.entry_bytes)
+    largest = state_payload.largest_entry_bytes(settings)
+    while len(planned) < settings.max_batch_files and sum(planned.values()) < state_payload.MOVE_PLAN_BUDGET:
         page = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=settings.visibility_timeout
+            QueueUrl=url,
+            MaxNumberOfMessages=_messages_with_room(sum(planned.values()), largest),
+            WaitTimeSeconds=0,
+            VisibilityTimeout=settings.visibility_timeout,
         ).get("Messages", [])
         if not page:
             break
@@ -219,6 +224,8 @@ def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun)
                 continue
             used[message["MessageId"]] = message["ReceiptHandle"]
             events.extend(parsed.events)
+            for event in parsed.events:
+                planned.setdefault(event.key, state_payload.entry_bytes(settings, event.key))
     batch = plan_batch(events, list(used))
     files = []
     for event in batch.files:
@@ -232,6 +239,15 @@ def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun)
     else:
         outcome.reason = "no new file in input/"
     outcome.messages_deleted = _delete(sqs, url, used)
+
+
+def _messages_with_room(planned_bytes: int, largest_entry: int) -> int:
+    """Messages to receive next: 10, or fewer once the batch's move plan nears its budget.
+
+    Near the budget one message at a time, so that the batch passes it by one file at most.
+    """
+    room = state_payload.MOVE_PLAN_BUDGET - planned_bytes
+    return max(1, min(10, room // largest_entry))
 
 
 def _delete(sqs: Any, url: str, receipts: dict[str, str]) -> int:

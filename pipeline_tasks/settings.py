@@ -80,7 +80,8 @@ class Settings:
     max_receive_count: int = 3
     #: Seconds a received message stays hidden from the next orchestrator run.
     visibility_timeout: int = 900
-    #: Most files in one batch (the execution's state carries their keys: 256 KB at most).
+    #: Most files in one batch; fewer when their move plan would pass its share of Step Functions'
+    #: 256 KiB state quota (``state_payload.MOVE_PLAN_BUDGET``).
     max_batch_files: int = 500
     state_machine_name: str = "ECommerce-Pipeline-Orchestrator"
     #: Seconds between the heartbeats ``trigger`` and ``local run`` print while a state runs; 0: none.

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from pipeline_tasks import executions, orchestrator
+from pipeline_tasks import executions, orchestrator, state_payload
 from pipeline_tasks.io import aws, delta, delta_scan, dynamodb
 from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.keys import copy_source
@@ -382,3 +382,36 @@ def test_local_up_leaves_a_stack_that_commands_attach_to_and_down_stops(tmp_path
         assert local_stack.down(state_dir) is True
     assert local_stack.attached(state_dir) is None and not local_stack._alive(started["pid"])
     assert local_stack.down(state_dir) is False
+
+
+def _state_outputs(settings: Settings, execution_arn: str) -> dict[str, int]:
+    """The largest output each state left in the execution's history, in bytes of UTF-8."""
+    sfn = aws.client(settings, "stepfunctions")
+    sizes: dict[str, int] = {}
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        for event in page["events"]:
+            exited = event.get("stateExitedEventDetails")
+            if exited:
+                found = len(exited.get("output", "").encode())
+                sizes[exited["name"]] = max(found, sizes.get(exited["name"], 0))
+    return sizes
+
+
+def test_long_names_split_a_backlog_into_batches_whose_state_aws_can_carry(stack):
+    """Step Functions carries at most 256 KiB per state (moto any size): a batch's move plan stays within it."""
+    room = 900 - len(stack.input_prefix.encode())
+    names = [f"{n:02d} {'日' * (room // 3 - 8)}.csv" for n in range(45)]
+    _put(stack, [(name, b"not,a,dataset\n1,2,3\n") for name in names])
+    batches = []
+    while True:
+        outcome = executions.invoke_orchestrator(stack)
+        if not outcome["started"]:
+            break
+        report = executions.follow(stack, outcome["execution_arn"], progress=lambda _: None)
+        assert report.status == "SUCCEEDED" and report.states == [*FLOW, "NoValidFiles"], report
+        outputs = _state_outputs(stack, outcome["execution_arn"])
+        assert outputs["ReadValidationResult"] <= state_payload.MOVE_PLAN_LIMIT < state_payload.STATE_PAYLOAD_LIMIT
+        assert max(outputs.values()) <= state_payload.STATE_PAYLOAD_LIMIT, outputs
+        batches.append(outcome["keys"])
+    assert len(batches) >= 2 and sorted(k for keys in batches for k in keys) == sorted("input/" + n for n in names)
+    assert _keys(stack, "input/") == [] and len(_keys(stack, "rejected/")) == len(names)
