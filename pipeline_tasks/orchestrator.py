@@ -242,9 +242,9 @@ def _drain_and_start(settings: Settings, machine: str, outcome: OrchestratorRun)
 
 
 def _messages_with_room(planned_bytes: int, largest_entry: int) -> int:
-    """Messages to receive next: 10, or fewer once the batch's move plan nears its budget.
+    """Messages to receive next: as many as the budget has room for at the largest entry, 1 to 10.
 
-    Near the budget one message at a time, so that the batch passes it by one file at most.
+    A receive then never passes the budget, except the last one, by one file at most.
     """
     room = state_payload.MOVE_PLAN_BUDGET - planned_bytes
     return max(1, min(10, room // largest_entry))
