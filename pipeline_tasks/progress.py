@@ -36,7 +36,6 @@ from typing import Any, Protocol
 from pipeline_tasks.io import aws
 from pipeline_tasks.settings import Settings
 
-#: Seconds between heartbeats; 0 turns them off.
 #: A line of a ``pipeline_tasks`` logger, as the CLI formats it (``%(asctime)s %(levelname)s %(name)s: %(message)s``).
 PROGRESS_LINE = re.compile(
     r"^(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[,.]\d+)? )?"
@@ -227,7 +226,7 @@ class Heartbeat:
         self,
         source: LineSource,
         *,
-        interval: float = 10.0,
+        interval: float = Settings.heartbeat_seconds,
         progress: Callable[[str], None] = print,
         clock: Callable[[], float] = time.time,
     ) -> None:

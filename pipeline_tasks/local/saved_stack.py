@@ -20,6 +20,7 @@ from typing import Any
 import pipeline_tasks
 from pipeline_tasks.errors import PipelineError
 from pipeline_tasks.io import aws
+from pipeline_tasks.io import s3 as s3io
 from pipeline_tasks.settings import Settings
 
 #: Where seeded stacks are saved (beside the notebooks folder); one folder per fingerprint.
@@ -59,13 +60,6 @@ def saved_stack_dir(settings: Settings, batch_dirs: Sequence[Path]) -> Path:
     return cache_dir(settings) / f"seeded-{seed_fingerprint(settings, batch_dirs)}"
 
 
-def _bucket_keys(s3: Any, bucket: str) -> list[str]:
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys.extend(item["Key"] for item in page.get("Contents", []))
-    return keys
-
-
 def _table_items(client: Any, table: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
@@ -90,7 +84,7 @@ def save_stack(settings: Settings, dest: Path, *, workers: int = 8) -> dict[str,
     staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=dest.parent))
     try:
         (staging / "objects").mkdir()
-        keys = _bucket_keys(s3, settings.bucket)
+        keys = list(s3io.list_keys(s3, settings.bucket, ""))
 
         def save_object(numbered: tuple[int, str]) -> dict[str, Any]:
             number, key = numbered

@@ -18,6 +18,7 @@ from moto.core.config import default_user_config
 
 from pipeline_tasks.io import aws
 from pipeline_tasks.local import asl
+from pipeline_tasks.local.moto_cloudformation.completions import substitute
 from tests.e2e.test_orchestration import BATCH, _messages, _put, _run, _subscribe
 from tests.expected_states import FAILED_AT_STAGING
 from tests.local_stacks import deployed
@@ -109,8 +110,10 @@ def _notices(inputs: dict[str, dict]) -> dict[str, str]:
 
     The definition's FailureNotice state, then a Pass state with NotifyFailure's Parameters.
     """
-    substituted = json.dumps(asl.load()).replace("${BucketName}", "bucket").replace("${Region}", "eu-west-1")
-    states = json.loads(substituted)["States"]
+    defined = asl.load()["States"]
+    states = {name: defined[name] for name in ("FailureNotice", "NotifyFailure")}
+    values = {"BucketName": "bucket", "Region": "eu-west-1", "FailureTopicArn": "arn:aws:sns:eu-west-1:1:f"}
+    states = json.loads(substitute(json.dumps(states), values))
     message = states["NotifyFailure"]["Parameters"]["Message.$"]
     definition = {
         "StartAt": "FailureNotice",
